@@ -1,0 +1,236 @@
+// Package natsnest deploys NATS JetStream clusters: on Alibaba Cloud ECS with
+// Cluster, or onto machines that already exist with Servers. Both share one
+// provisioning path over SSH and the server settings in ServerOptions.
+package natsnest
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
+	"github.com/natsnest/pulumi-natsnest/internal/version"
+)
+
+// ErrInvalidArgs wraps every validation error of ClusterArgs and ServersArgs.
+var ErrInvalidArgs = errors.New("natsnest: invalid arguments")
+
+// Durability settings: when JetStream fsyncs what it acknowledged.
+const (
+	// DurabilityDefault keeps nats-server's default: writes are acknowledged
+	// before fsync and flushed every 2 minutes. A power loss on a majority of
+	// nodes can lose acknowledged messages.
+	DurabilityDefault = "default"
+	// DurabilityAlways fsyncs every write before acknowledging it
+	// (sync_interval: always). Slower; see BENCHMARKS.md.
+	DurabilityAlways = "always"
+)
+
+// Defaults of ServerOptions, applied by (ServerOptions).withDefaults.
+const (
+	DefaultClusterName         = natsconf.DefaultClusterName
+	DefaultClientPort          = natsconf.DefaultClientPort
+	DefaultRoutePort           = natsconf.DefaultRoutePort
+	DefaultMonitorPort         = natsconf.DefaultMonitorPort
+	DefaultAppAccount          = "APP"
+	DefaultMaxMemoryStore      = int64(1) << 30
+	DefaultLameDuckDuration    = natsconf.DefaultLameDuckDuration
+	DefaultLameDuckGracePeriod = natsconf.DefaultLameDuckGracePeriod
+	DefaultDurability          = DurabilityDefault
+	// DefaultNATSVersion is the nats-server release natsnest installs, the
+	// same one its tests and demo run.
+	DefaultNATSVersion = version.NATSServer
+	// StoreDir is where JetStream keeps its data: on the data disk at /data.
+	StoreDir = "/data/nats-storage"
+)
+
+// User is an application user, with a password.
+type User struct {
+	Name     string
+	Password string
+}
+
+// Account is an application account; its users share its streams.
+type Account struct {
+	// Name of the account. Defaults to "APP".
+	Name string
+	// JetStream enables JetStream for the account. Defaults to true.
+	JetStream *bool
+	Users     []User
+}
+
+// ServerOptions are the settings every node runs with, the same for Cluster and Servers.
+type ServerOptions struct {
+	// NATSVersion is the nats-server release to install, e.g. "2.15.2".
+	// Defaults to DefaultNATSVersion.
+	NATSVersion string
+	// ClusterName is the cluster block's name. Defaults to "C1".
+	ClusterName string
+	// AdminPassword is the password of user "admin" in the system account
+	// $SYS: 22 to 30 characters, as in Compute Nest's form. Required.
+	AdminPassword string
+	// StackSecret is a per-stack secret of at least 16 characters. bcrypt
+	// salts and the route password are derived from it, so identical inputs
+	// render identical configs. Required; keep it with `pulumi config set --secret`.
+	StackSecret string
+	// Accounts are the application accounts. At least one user is required.
+	Accounts []Account
+	// MaxFileStore caps JetStream's file store, in bytes. Cluster defaults it to
+	// 90% of the data disk; Servers requires it.
+	MaxFileStore int64
+	// MaxMemoryStore caps JetStream's memory store, in bytes. Defaults to 1 GiB.
+	MaxMemoryStore int64
+	// Durability is DurabilityDefault or DurabilityAlways. Defaults to DurabilityDefault.
+	Durability string
+	// ClientPort, RoutePort, MonitorPort default to 4222, 4248 and 8222.
+	ClientPort, RoutePort, MonitorPort int
+	// LameDuckDuration is how long a stopping server takes to move its
+	// clients away (at least 30s). Defaults to 30s.
+	LameDuckDuration time.Duration
+	// LameDuckGracePeriod is the wait before lame duck mode starts closing
+	// clients. Defaults to 10s.
+	LameDuckGracePeriod time.Duration
+	// Tags are added to every node's server_tags, e.g. "env:prod".
+	Tags []string
+}
+
+// withDefaults returns a copy of o with every default applied; the one place defaults are set.
+func (o ServerOptions) withDefaults() ServerOptions {
+	if o.NATSVersion == "" {
+		o.NATSVersion = DefaultNATSVersion
+	}
+	if o.ClusterName == "" {
+		o.ClusterName = DefaultClusterName
+	}
+	if o.MaxMemoryStore == 0 {
+		o.MaxMemoryStore = DefaultMaxMemoryStore
+	}
+	if o.Durability == "" {
+		o.Durability = DefaultDurability
+	}
+	if o.ClientPort == 0 {
+		o.ClientPort = DefaultClientPort
+	}
+	if o.RoutePort == 0 {
+		o.RoutePort = DefaultRoutePort
+	}
+	if o.MonitorPort == 0 {
+		o.MonitorPort = DefaultMonitorPort
+	}
+	if o.LameDuckDuration == 0 {
+		o.LameDuckDuration = DefaultLameDuckDuration
+	}
+	if o.LameDuckGracePeriod == 0 {
+		o.LameDuckGracePeriod = DefaultLameDuckGracePeriod
+	}
+	accounts := make([]Account, len(o.Accounts))
+	for i, a := range o.Accounts {
+		if a.Name == "" {
+			a.Name = DefaultAppAccount
+		}
+		if a.JetStream == nil {
+			on := true
+			a.JetStream = &on
+		}
+		a.Users = append([]User(nil), a.Users...)
+		accounts[i] = a
+	}
+	o.Accounts = accounts
+	o.Tags = append([]string(nil), o.Tags...)
+	return o
+}
+
+var (
+	versionRE     = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+	clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	userNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+	accountNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	tagRE         = regexp.MustCompile(`^[A-Za-z0-9_.:/=-]{1,128}$`)
+)
+
+// problems collects validation errors, each naming its field and the rule.
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%w: %s: %s", ErrInvalidArgs, field, fmt.Sprintf(format, args...)))
+}
+
+func (p problems) err() error { return errors.Join(p...) }
+
+// validate reports every problem of o (with defaults applied) into p.
+func (o ServerOptions) validate(p *problems) {
+	if !versionRE.MatchString(o.NATSVersion) {
+		p.add("NATSVersion", "%q must be a release such as %q", o.NATSVersion, DefaultNATSVersion)
+	}
+	if !clusterNameRE.MatchString(o.ClusterName) {
+		p.add("ClusterName", "%q must be 1-64 letters, digits, '_' or '-'", o.ClusterName)
+	}
+	if n := len(o.AdminPassword); n < 22 || n > 30 {
+		p.add("AdminPassword", "must be 22 to 30 characters, got %d", n)
+	}
+	if len(o.StackSecret) < 16 {
+		p.add("StackSecret", "must be at least 16 characters (it derives bcrypt salts and the route password)")
+	}
+	users, accounts := map[string]bool{natsconf.DefaultAdminUser: true}, map[string]bool{}
+	nUsers := 0
+	for i, a := range o.Accounts {
+		f := fmt.Sprintf("Accounts[%d]", i)
+		if !accountNameRE.MatchString(a.Name) {
+			p.add(f+".Name", "%q must be 1-64 letters, digits, '_' or '-'", a.Name)
+		} else if accounts[a.Name] {
+			p.add(f+".Name", "account %q is defined twice", a.Name)
+		}
+		accounts[a.Name] = true
+		for j, u := range a.Users {
+			nUsers++
+			uf := fmt.Sprintf("%s.Users[%d]", f, j)
+			if !userNameRE.MatchString(u.Name) {
+				p.add(uf+".Name", "%q must be 1-64 letters, digits, '_', '.', '@' or '-'", u.Name)
+			} else if users[u.Name] {
+				p.add(uf+".Name", "user %q is defined twice (or is the reserved admin user)", u.Name)
+			}
+			users[u.Name] = true
+			if n := len(u.Password); n < 12 || n > 72 {
+				p.add(uf+".Password", "must be 12 to 72 characters, got %d", n)
+			}
+		}
+	}
+	if nUsers == 0 {
+		p.add("Accounts", "at least one application user is required (anonymous access is off)")
+	}
+	if o.MaxFileStore < 0 {
+		p.add("MaxFileStore", "must not be negative")
+	}
+	if o.MaxMemoryStore < 0 {
+		p.add("MaxMemoryStore", "must not be negative")
+	}
+	if o.Durability != DurabilityDefault && o.Durability != DurabilityAlways {
+		p.add("Durability", "%q must be %q or %q", o.Durability, DurabilityDefault, DurabilityAlways)
+	}
+	ports := map[int]string{}
+	for _, pt := range []struct {
+		field string
+		port  int
+	}{{"ClientPort", o.ClientPort}, {"RoutePort", o.RoutePort}, {"MonitorPort", o.MonitorPort}} {
+		if pt.port < 1 || pt.port > 65535 {
+			p.add(pt.field, "port %d is outside 1..65535", pt.port)
+		} else if other, ok := ports[pt.port]; ok {
+			p.add(pt.field, "port %d is already %s", pt.port, other)
+		} else if pt.port == 22 {
+			p.add(pt.field, "port 22 is SSH's, which provisioning uses")
+		}
+		ports[pt.port] = pt.field
+	}
+	if o.LameDuckDuration < 30*time.Second {
+		p.add("LameDuckDuration", "%s is below nats-server's minimum of 30s", o.LameDuckDuration)
+	}
+	if o.LameDuckGracePeriod < 0 || o.LameDuckGracePeriod >= o.LameDuckDuration {
+		p.add("LameDuckGracePeriod", "%s must be at least 0 and shorter than LameDuckDuration", o.LameDuckGracePeriod)
+	}
+	for i, t := range o.Tags {
+		if !tagRE.MatchString(t) {
+			p.add(fmt.Sprintf("Tags[%d]", i), "%q must be 1-128 letters, digits or _.:/=-", t)
+		}
+	}
+}
