@@ -1,0 +1,42 @@
+# natsnest — the single entry point for humans and CI.
+# `make demo` and `make test` need nothing but Go: modules come from the Go
+# module proxy, and the few Debian tools the tests use are installed on demand.
+
+GO        ?= go
+GOFLAGS   ?=
+TEST_TIMEOUT ?= 10m
+FUZZTIME  ?= 10s
+export NATSNEST_CACHE ?= $(CURDIR)/.cache
+
+.PHONY: all demo test unit lint tidy tools fmt-check vet e2e bench
+
+all: test
+
+## demo: the seed's walkthrough on a local 3-node cluster of real nats-server processes.
+demo:
+	$(GO) run ./examples/quickstart
+
+## test: the unit tier and the local-cluster tier (design.md §4).
+test: tools fmt-check vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## tools: Debian packages the tests use (shellcheck), installed when missing.
+tools:
+	@command -v shellcheck >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing shellcheck from Debian's packages"; \
+	    (apt-get install -y -qq shellcheck >/dev/null 2>&1 || \
+	     { apt-get update -qq >/dev/null && apt-get install -y -qq shellcheck >/dev/null; }) ; \
+	  else echo "shellcheck missing and cannot be installed here (not root or no apt-get): the script lint test will say so"; fi; }
+
+lint: tools fmt-check vet
+
+tidy:
+	$(GO) mod tidy
