@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 10m
 FUZZTIME  ?= 10s
 export NATSNEST_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: all demo test unit lint tidy tools fmt-check vet e2e bench
+.PHONY: all demo test fuzz lint tidy tools fmt-check vet e2e bench
 
 all: test
 
@@ -19,6 +19,17 @@ demo:
 ## test: the unit tier and the local-cluster tier (design.md §4).
 test: tools fmt-check vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+## fuzz: every fuzz target for a bounded time (FUZZTIME each); the committed corpus runs in `go test` too.
+fuzz:
+	@set -e; for f in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz $$pkg $$t for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 vet:
 	$(GO) vet ./...

@@ -22,6 +22,9 @@ var (
 	// nats-server refuses server names with spaces; natsnest also keeps out
 	// control characters and quotes so names are safe in scripts and URLs.
 	serverNameRE = regexp.MustCompile(`^[!#-~]{1,128}$`)
+	// nats-server trims and lower-cases tags; printable ASCII without spaces
+	// reads back as given (up to case).
+	tagRE = regexp.MustCompile(`^[!-~]{1,128}$`)
 	// Account names are map keys in nats.conf, which cannot be escaped.
 	accountNameRE = regexp.MustCompile(`^\$?[A-Za-z0-9_-]{1,64}$`)
 )
@@ -35,6 +38,15 @@ func (s *Server) check() error {
 	}
 	if s.Host == "" {
 		add("Host", "must not be empty")
+	}
+	tags := map[string]bool{}
+	for i, tag := range s.Tags {
+		if !tagRE.MatchString(tag) {
+			add(fmt.Sprintf("Tags[%d]", i), "%q must be 1-128 printable ASCII characters without spaces", tag)
+		} else if tags[strings.ToLower(tag)] {
+			add(fmt.Sprintf("Tags[%d]", i), "%q is given twice (tags are case-insensitive)", tag)
+		}
+		tags[strings.ToLower(tag)] = true
 	}
 	checkPort := func(field string, p int, zeroOK bool) {
 		if (p == 0 && !zeroOK) || p < 0 || p > 65535 {

@@ -347,16 +347,12 @@ func TestQuoteRoundTrips(t *testing.T) {
 		s := testTemplate(4)
 		s.Cluster = nil
 		s.Name = "x"
-		s.Tags = []string{v}
 		s.Accounts[0].Users[0].Name = v
 		f, err := RenderServerConfig(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		o := writeAndLoad(t, f)
-		if len(o.Tags) != 1 || o.Tags[0] != strings.ToLower(v) {
-			t.Errorf("server_tags %q read back as %q", v, o.Tags)
-		}
 		found := false
 		for _, u := range o.Users {
 			found = found || u.Username == v
@@ -374,8 +370,10 @@ func TestRenderRejectsUnsafeNames(t *testing.T) {
 	s := testTemplate(4)
 	s.Name = "has space"
 	s.Accounts[0].Name = "A}B"
+	s.Tags = []string{"ok", "new\nline", " ", "OK"}
 	_, err := RenderServerConfig(s)
-	if err == nil || !strings.Contains(err.Error(), "Name:") || !strings.Contains(err.Error(), "Accounts[0].Name:") {
+	if err == nil || !strings.Contains(err.Error(), "Name:") || !strings.Contains(err.Error(), "Accounts[0].Name:") ||
+		!strings.Contains(err.Error(), "Tags[1]:") || !strings.Contains(err.Error(), "Tags[2]:") || !strings.Contains(err.Error(), "Tags[3]:") || strings.Contains(err.Error(), "Tags[0]:") {
 		t.Fatalf("unsafe names not reported: %v", err)
 	}
 }
@@ -385,7 +383,6 @@ func renderPlain(t *testing.T) string {
 	s.Cluster = nil
 	s.Name = "x"
 	s.Accounts[0].Users[0].Name = "x"
-	s.Tags = []string{"x"}
 	f, err := RenderServerConfig(s)
 	if err != nil {
 		t.Fatal(err)
