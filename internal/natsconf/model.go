@@ -54,6 +54,12 @@ type Server struct {
 	// starts closing client connections.
 	LameDuckGracePeriod time.Duration
 
+	// TLS, when set, requires TLS from every client.
+	TLS *TLS
+	// MonitorTLS serves monitoring over HTTPS with the client TLS
+	// certificate instead of plain HTTP. Requires TLS.
+	MonitorTLS bool
+
 	// System is the system account for operators.
 	System SystemAccount
 	// Accounts are the application accounts.
@@ -117,10 +123,23 @@ type Cluster struct {
 	// User and Password authenticate routes, in both directions.
 	User     string
 	Password string
+	// TLS, when set, is required on every route.
+	TLS *TLS
 	// NoAdvertise stops servers from telling clients about other servers'
 	// addresses; used with public access, where private addresses are
 	// unreachable for clients.
 	NoAdvertise bool
+}
+
+// TLS is a listener's TLS: paths of PEM files that provisioning writes on the
+// node (the private key with mode 0600).
+type TLS struct {
+	CertFile string
+	KeyFile  string
+	// CAFile verifies peers' certificates; required with Verify and on routes.
+	CAFile string
+	// Verify requires and verifies a certificate from every peer.
+	Verify bool
 }
 
 // Route is one node's route listener.

@@ -70,6 +70,24 @@ func (s *Server) check() error {
 	if s.System.Name == "" || s.System.User == "" || s.System.Password == "" {
 		add("System", "account name, user and password are required")
 	}
+	checkTLS := func(field string, t *TLS, needCA bool) {
+		if t == nil {
+			return
+		}
+		if t.CertFile == "" || t.KeyFile == "" {
+			add(field, "cert and key files are required")
+		}
+		if (t.Verify || needCA) && t.CAFile == "" {
+			add(field+".CAFile", "required to verify peers' certificates")
+		}
+	}
+	checkTLS("TLS", s.TLS, false)
+	if s.MonitorTLS && s.TLS == nil {
+		add("MonitorTLS", "requires TLS: monitoring over HTTPS uses the client certificate")
+	}
+	if s.Cluster != nil {
+		checkTLS("Cluster.TLS", s.Cluster.TLS, true)
+	}
 	if s.HashSeed == "" {
 		add("HashSeed", "must not be empty: it derives the bcrypt salts")
 	}
@@ -160,7 +178,14 @@ func RenderServerConfig(s Server) (Files, error) {
 	w("server_name: %s\n", quote(s.Name))
 	w("listen: %s\n", quote(hostPort(s.Host, s.ClientPort)))
 	if s.MonitorPort != 0 {
-		w("http: %s\n", quote(hostPort(s.Host, s.MonitorPort)))
+		key := "http"
+		if s.MonitorTLS {
+			key = "https"
+		}
+		w("%s: %s\n", key, quote(hostPort(s.Host, s.MonitorPort)))
+	}
+	if s.TLS != nil {
+		w("tls %s\n", renderTLS(s.TLS, ""))
 	}
 	if len(s.Tags) > 0 {
 		w("server_tags: %s\n", quoteList(s.Tags))
@@ -223,6 +248,9 @@ func RenderServerConfig(s Server) (Files, error) {
 		if c.NoAdvertise {
 			w("  no_advertise: true\n")
 		}
+		if c.TLS != nil {
+			w("  tls %s\n", renderTLS(c.TLS, "  "))
+		}
 		w("  authorization {\n    user: %s\n    password: %s\n  }\n", quote(c.User), quote(routeHash))
 		w("  # The routes carry the route password in plaintext, so they live in a file readable only by nats-server.\n")
 		w("  include %s\n", quote(RoutesFile))
@@ -240,6 +268,21 @@ func RenderServerConfig(s Server) (Files, error) {
 	}
 	files.Config = b.String()
 	return files, nil
+}
+
+func renderTLS(t *TLS, indent string) string {
+	var b strings.Builder
+	b.WriteString("{\n")
+	fmt.Fprintf(&b, "%s  cert_file: %s\n", indent, quote(t.CertFile))
+	fmt.Fprintf(&b, "%s  key_file: %s\n", indent, quote(t.KeyFile))
+	if t.CAFile != "" {
+		fmt.Fprintf(&b, "%s  ca_file: %s\n", indent, quote(t.CAFile))
+	}
+	if t.Verify {
+		fmt.Fprintf(&b, "%s  verify: true\n", indent)
+	}
+	fmt.Fprintf(&b, "%s}", indent)
+	return b.String()
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

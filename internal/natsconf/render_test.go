@@ -70,6 +70,9 @@ func goldenCases(t *testing.T) []goldenCase {
 	every.NoAuthUser = "core"
 	every.JetStream.SyncInterval = SyncAlways
 	every.Cluster.NoAdvertise = true
+	every.TLS = &TLS{CertFile: "/etc/nats/tls/server.pem", KeyFile: "/etc/nats/tls/server-key.pem", CAFile: "/etc/nats/tls/ca.pem", Verify: true}
+	every.MonitorTLS = true
+	every.Cluster.TLS = &TLS{CertFile: "/etc/nats/tls/route.pem", KeyFile: "/etc/nats/tls/route-key.pem", CAFile: "/etc/nats/tls/ca.pem", Verify: true}
 	return []goldenCase{
 		{"single", mk(testTemplate(DefaultBcryptCost), 1)},
 		{"cluster3", mk(testTemplate(4), 3)},
@@ -147,14 +150,28 @@ func writeAndLoad(t *testing.T, f Files) *server.Options {
 }
 
 func TestRenderedConfigsLoadInNATSServer(t *testing.T) {
+	pki := newTestPKI(t)
 	for _, tc := range goldenCases(t) {
 		for _, s := range tc.servers {
+			// nats-server reads TLS files while loading: point the golden
+			// paths at real test certificates.
+			if s.TLS != nil {
+				s.TLS = &TLS{CertFile: pki.cert, KeyFile: pki.key, CAFile: pki.ca, Verify: s.TLS.Verify}
+			}
+			if s.Cluster != nil && s.Cluster.TLS != nil {
+				c := *s.Cluster
+				c.TLS = &TLS{CertFile: pki.cert, KeyFile: pki.key, CAFile: pki.ca, Verify: c.TLS.Verify}
+				s.Cluster = &c
+			}
 			f, err := RenderServerConfig(s)
 			if err != nil {
 				t.Fatal(err)
 			}
 			o := writeAndLoad(t, f)
 			checkLoaded(t, tc.name, s, o)
+			if (o.TLSConfig != nil) != (s.TLS != nil) || (s.Cluster != nil && (o.Cluster.TLSConfig != nil) != (s.Cluster.TLS != nil)) {
+				t.Errorf("%s/%s: TLS not loaded as rendered", tc.name, s.Name)
+			}
 		}
 	}
 }
@@ -171,7 +188,11 @@ func checkLoaded(t *testing.T, name string, s Server, o *server.Options) {
 	if o.Host != s.Host || o.Port != s.ClientPort {
 		fail("listen", fmt.Sprint(o.Host, ":", o.Port), fmt.Sprint(s.Host, ":", s.ClientPort))
 	}
-	if o.HTTPPort != s.MonitorPort {
+	if s.MonitorTLS {
+		if o.HTTPSPort != s.MonitorPort || o.HTTPPort != 0 {
+			fail("https port", o.HTTPSPort, s.MonitorPort)
+		}
+	} else if o.HTTPPort != s.MonitorPort {
 		fail("http port", o.HTTPPort, s.MonitorPort)
 	}
 	if o.LameDuckDuration != s.LameDuckDuration || o.LameDuckGracePeriod != s.LameDuckGracePeriod {
