@@ -95,10 +95,13 @@ type Account struct {
 	Users     []User
 }
 
-// User is a user with a password; the password is rendered as a bcrypt hash.
+// User is a user with a password, rendered as a bcrypt hash, or with an NKEY.
 type User struct {
 	Name     string
 	Password string
+	// NKey is the user's public NKEY ("U…"); the client signs with the
+	// matching seed, which never reaches the server. Excludes Name and Password.
+	NKey string
 }
 
 // JetStream is the jetstream block.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 // ErrInvalidServer wraps every error RenderServerConfig reports.
@@ -103,6 +105,18 @@ func (s *Server) check() error {
 		accounts[a.Name] = true
 		for j, u := range a.Users {
 			uf := fmt.Sprintf("%s.Users[%d]", f, j)
+			if u.NKey != "" {
+				if u.Name != "" || u.Password != "" {
+					add(uf, "an NKEY user has neither name nor password")
+				}
+				if !nkeys.IsValidPublicUserKey(u.NKey) {
+					add(uf+".NKey", "%q is not a public user NKEY (U…)", u.NKey)
+				} else if users[u.NKey] {
+					add(uf+".NKey", "NKEY is defined twice")
+				}
+				users[u.NKey] = true
+				continue
+			}
 			if u.Name == "" {
 				add(uf+".Name", "must not be empty")
 			} else if users[u.Name] {
@@ -212,6 +226,10 @@ func RenderServerConfig(s Server) (Files, error) {
 		}
 		w("    users: [\n")
 		for j, u := range a.Users {
+			if u.NKey != "" {
+				w("      {nkey: %s}\n", quote(u.NKey))
+				continue
+			}
 			h, err := hash(a.Name, u.Name, u.Password)
 			if err != nil {
 				return Files{}, fieldErr(fmt.Sprintf("Accounts[%d].Users[%d].Password", i, j), "%v", err)
@@ -317,4 +335,3 @@ func quoteList(items []string) string {
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
-
