@@ -51,3 +51,10 @@ lint: tools fmt-check vet
 
 tidy:
 	$(GO) mod tidy
+
+## e2e: the machine tier (design.md §4): Debian 12 machines booted with
+## systemd-nspawn, each in its own network namespace, and the production
+## programs deployed onto them over real SSH. Root on Linux; installs
+## debootstrap and systemd-container when missing. E2E_RUN selects tests.
+e2e:
+	GO=$(GO) ./scripts/e2e.sh
