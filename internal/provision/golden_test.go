@@ -1,0 +1,119 @@
+package provision
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+const testSHA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// artifact is one rendered file: a script or the unit.
+type artifact struct {
+	name   string
+	text   string
+	script bool
+}
+
+// artifacts renders every script and unit variant natsnest produces.
+func artifacts(t *testing.T) []artifact {
+	t.Helper()
+	l := DefaultLayout()
+	must := func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	return []artifact{
+		{"natsd.service", must(RenderUnit(UnitOptions{Layout: l, LameDuckDuration: 30 * time.Second})), false},
+		{"natsd-no-data-disk.service", must(RenderUnit(UnitOptions{Layout: l, LameDuckDuration: 2*time.Minute + 500*time.Millisecond, NoDataDisk: true})), false},
+		{"base.sh", must(BaseScript(l)), true},
+		{"disk-serial.sh", must(DiskScript(l, DiskOptions{Selector: DiskSelector{Serial: "d-bp1hf7y6oek8nqs1amd4"}})), true},
+		{"disk-device.sh", must(DiskScript(l, DiskOptions{Selector: DiskSelector{Device: "/dev/vdb"}})), true},
+		{"disk-auto.sh", must(DiskScript(l, DiskOptions{})), true},
+		{"disk-none.sh", must(DiskScript(l, DiskOptions{NoDataDisk: true})), true},
+		{"binary-upload.sh", must(BinaryScript(l, BinaryOptions{Version: "2.15.2", Arch: "amd64", SHA256: testSHA})), true},
+		{"binary-url.sh", must(BinaryScript(l, BinaryOptions{Version: "2.15.2", Arch: "arm64", SHA256: testSHA, URL: "https://github.com/nats-io/nats-server/releases/download/v2.15.2/nats-server-v2.15.2-linux-arm64.tar.gz"})), true},
+		{"config.sh", must(ConfigScript(l)), true},
+		{"service.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222})), true},
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for _, a := range artifacts(t) {
+		t.Run(a.name, func(t *testing.T) {
+			path := filepath.Join("testdata", "golden", a.name)
+			if *update {
+				if err := os.WriteFile(path, []byte(a.text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/provision -update to create it)", err)
+			}
+			if !bytes.Equal([]byte(a.text), want) {
+				t.Errorf("%s differs from the rendered output; review and run go test ./internal/provision -update\n--- got ---\n%s", path, a.text)
+			}
+		})
+	}
+}
+
+func TestRenderingIsDeterministic(t *testing.T) {
+	a, b := artifacts(t), artifacts(t)
+	for i := range a {
+		if a[i].text != b[i].text {
+			t.Errorf("%s: two renders differ", a[i].name)
+		}
+	}
+}
+
+// Every rendered script passes shellcheck, at every severity.
+func TestScriptsPassShellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck is not installed, so the rendered scripts are NOT linted here; `make test` installs it (apt-get install shellcheck)")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	args := []string{"--shell=bash", "--severity=style"}
+	for _, a := range artifacts(t) {
+		if !a.script {
+			continue
+		}
+		path := filepath.Join(dir, a.name)
+		if err := os.WriteFile(path, []byte(a.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, path)
+	}
+	if out, err := exec.Command(sc, args...).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// Every script is valid bash (bash -n), also where shellcheck is missing.
+func TestScriptsParse(t *testing.T) {
+	for _, a := range artifacts(t) {
+		if !a.script {
+			continue
+		}
+		cmd := exec.Command("bash", "-n")
+		cmd.Stdin = strings.NewReader(a.text)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("bash -n %s: %v\n%s", a.name, err, out)
+		}
+		if n := len(RemoteCommand(a.text, true)); n > 100_000 {
+			t.Errorf("%s: command line of %d bytes is too long for one SSH exec", a.name, n)
+		}
+	}
+}
