@@ -71,6 +71,13 @@ type walkthrough struct {
 	stream  jetstream.Stream
 	conns   []*nats.Conn
 
+	// published maps each acknowledged stream sequence to its
+	// publication number.
+	published  map[uint64]int
+	acked      int
+	duplicates int
+	lastPubErr error
+
 	// killed is the index of the node step 6 killed, -1 if none.
 	killed     int
 	killedName string
@@ -87,7 +94,7 @@ type step struct {
 func run(ctx context.Context, out io.Writer) (err error) {
 	// The runner logs from its own goroutines too.
 	out = &lockedWriter{w: out}
-	w := &walkthrough{out: out, killed: -1}
+	w := &walkthrough{out: out, killed: -1, published: map[uint64]int{}}
 	steps := []step{
 		{fmt.Sprintf("Start a local %d-node cluster and connect as the application user", nodes), startTimeout, w.start},
 		{"Create stream " + streamName + " with the seed's settings", stepTimeout, w.createStream},
@@ -301,9 +308,23 @@ func (w *walkthrough) createStream(ctx context.Context) error {
 // Step 3.
 func (w *walkthrough) publishFirst(ctx context.Context) error {
 	t0 := time.Now()
-	acks := 0
+	// #1 alone and synchronously: the first publish to a new stream can
+	// find that its leader's interest in foo has not reached the server
+	// this client is connected to yet; retried, it lands as sequence 1.
+	ack, failed, err := w.publish(ctx, 1)
+	if err != nil {
+		return err
+	}
+	if err := w.record(ack, 1); err != nil {
+		return err
+	}
+	if failed > 0 {
+		w.factf("publication #1 needed %d retries (the new stream's leader was not reachable yet)", failed)
+	}
+
+	retried := 0
 	futures := make([]jetstream.PubAckFuture, 0, pubBatch)
-	for first := 1; first <= firstBatch; first += pubBatch {
+	for first := 2; first <= firstBatch; first += pubBatch {
 		futures = futures[:0]
 		for n := first; n < first+pubBatch && n <= firstBatch; n++ {
 			f, err := w.js.PublishAsync(subject, payload(n), jetstream.WithMsgID(msgID(n)))
@@ -314,23 +335,36 @@ func (w *walkthrough) publishFirst(ctx context.Context) error {
 		}
 		for i, f := range futures {
 			n := first + i
+			var ack *jetstream.PubAck
 			select {
-			case ack := <-f.Ok():
-				if err := checkAck(ack, n); err != nil {
-					return err
-				}
-				acks++
+			case ack = <-f.Ok():
 			case err := <-f.Err():
-				return fmt.Errorf("publication #%d not acknowledged: %w", n, err)
+				// Publish it again with the same message ID: if the
+				// first try was stored after all, the stream answers
+				// with that sequence, flagged as a duplicate.
+				var rerr error
+				if ack, _, rerr = w.publish(ctx, n); rerr != nil {
+					return fmt.Errorf("publication #%d not acknowledged (%v), nor when published again: %w", n, err, rerr)
+				}
+				retried++
 			case <-ctx.Done():
 				return fmt.Errorf("waiting for the acknowledgement of #%d: %w", n, ctx.Err())
+			}
+			if err := w.record(ack, n); err != nil {
+				return err
 			}
 		}
 	}
 	d := time.Since(t0)
 	w.factf("payloads: %q ... %q", "publication #1 @ <RFC3339 time>", fmt.Sprintf("publication #%d @ <RFC3339 time>", firstBatch))
-	w.factf("acknowledged: %d of %d, by stream %s with sequences 1..%d in publish order, no duplicates (%s, %.0f msgs/s)",
-		acks, firstBatch, streamName, firstBatch, d.Round(time.Millisecond), float64(acks)/d.Seconds())
+	w.factf("acknowledged: %d of %d by stream %s, %s (%s, %.0f msgs/s)",
+		w.acked, firstBatch, streamName, w.sequenceSummary(1, firstBatch), d.Round(time.Millisecond), float64(w.acked)/d.Seconds())
+	if retried > 0 {
+		w.factf("%d asynchronous publishes were not acknowledged at first and were published again", retried)
+	}
+	if err := w.checkAcked(1, firstBatch); err != nil {
+		return err
+	}
 
 	info, err := w.streamInfo(ctx, nil)
 	if err != nil {
@@ -340,6 +374,102 @@ func (w *walkthrough) publishFirst(ctx context.Context) error {
 	w.factf("stream state: %d messages, %d bytes, first seq %d, last seq %d", st.Msgs, st.Bytes, st.FirstSeq, st.LastSeq)
 	if st.Msgs != firstBatch || st.FirstSeq != 1 || st.LastSeq != firstBatch {
 		return fmt.Errorf("stream holds %d messages, sequences %d..%d; want %d, 1..%d", st.Msgs, st.FirstSeq, st.LastSeq, firstBatch, firstBatch)
+	}
+	return nil
+}
+
+// publish publishes publication #n and waits for its acknowledgement,
+// trying again until ctx ends. The message ID makes a retry safe: if an
+// attempt was stored but its acknowledgement lost, the stream answers the
+// next one as a duplicate with the original sequence.
+func (w *walkthrough) publish(ctx context.Context, n int) (ack *jetstream.PubAck, failed int, err error) {
+	data := payload(n)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ack, err := w.js.Publish(pctx, subject, data, jetstream.WithMsgID(msgID(n)))
+		cancel()
+		if err == nil {
+			return ack, failed, nil
+		}
+		failed++
+		w.lastPubErr = err
+		select {
+		case <-ctx.Done():
+			return nil, failed, fmt.Errorf("publication #%d: %d attempts failed, the last with: %w", n, failed, err)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// record checks and remembers the acknowledgement of publication #n.
+func (w *walkthrough) record(ack *jetstream.PubAck, n int) error {
+	if ack.Stream != streamName {
+		return fmt.Errorf("publication #%d acknowledged by stream %q, want %s", n, ack.Stream, streamName)
+	}
+	if ack.Sequence == 0 {
+		return fmt.Errorf("publication #%d acknowledged without a sequence", n)
+	}
+	if prev, ok := w.published[ack.Sequence]; ok && prev != n {
+		return fmt.Errorf("publications #%d and #%d were both acknowledged with sequence %d", prev, n, ack.Sequence)
+	}
+	if ack.Duplicate {
+		w.duplicates++
+	}
+	w.published[ack.Sequence] = n
+	w.acked++
+	return nil
+}
+
+// checkAcked checks that publications #from..#to were acknowledged with
+// exactly the sequences from..to.
+func (w *walkthrough) checkAcked(from, to int) error {
+	seen := map[int]bool{}
+	for seq := uint64(from); seq <= uint64(to); seq++ {
+		n, ok := w.published[seq]
+		if !ok {
+			return fmt.Errorf("no publication was acknowledged with sequence %d", seq)
+		}
+		seen[n] = true
+	}
+	for n := from; n <= to; n++ {
+		if !seen[n] {
+			return fmt.Errorf("publication #%d was not acknowledged with a sequence in %d..%d", n, from, to)
+		}
+	}
+	return nil
+}
+
+// sequenceSummary says which sequences publications #from..#to got.
+func (w *walkthrough) sequenceSummary(from, to int) string {
+	moved := 0
+	for seq := uint64(from); seq <= uint64(to); seq++ {
+		if n, ok := w.published[seq]; ok && n != int(seq) {
+			moved++
+		}
+	}
+	s := fmt.Sprintf("sequences %d..%d", from, to)
+	if moved == 0 {
+		s += " in publish order"
+	} else {
+		s += fmt.Sprintf(", %d of them out of publish order after retries", moved)
+	}
+	if w.duplicates > 0 {
+		s += fmt.Sprintf(", %d retries answered as duplicates", w.duplicates)
+	} else {
+		s += ", no duplicates"
+	}
+	return s
+}
+
+// wantPayload checks that the message at stream sequence seq is the
+// publication that was acknowledged with that sequence.
+func (w *walkthrough) wantPayload(m jetstream.Msg, seq uint64) error {
+	n, ok := w.published[seq]
+	if !ok {
+		return fmt.Errorf("stream seq %d holds %q, which no acknowledgement announced", seq, m.Data())
+	}
+	if !strings.HasPrefix(string(m.Data()), fmt.Sprintf("publication #%d @ ", n)) {
+		return fmt.Errorf("stream seq %d holds %q, want publication #%d", seq, m.Data(), n)
 	}
 	return nil
 }
@@ -421,6 +551,7 @@ type instance struct {
 	got  int
 	// redelivered counts messages this instance saw more than once.
 	redelivered int
+	pullRetries int
 }
 
 // Step 5.
@@ -435,7 +566,9 @@ func (w *walkthrough) shareConsumer(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		cons, err := js.Consumer(ctx, streamName, consumerName)
+		cons, err := retry(ctx, requestTimeout, func(rctx context.Context) (jetstream.Consumer, error) {
+			return js.Consumer(rctx, streamName, consumerName)
+		})
 		if err != nil {
 			return fmt.Errorf("instance %s binding %s: %w", name, consumerName, err)
 		}
@@ -489,6 +622,9 @@ func (w *walkthrough) shareConsumer(ctx context.Context) error {
 	w.factf("instance A: %d, instance B: %d (fetching %d at a time, %s of work per message, %s)",
 		a.got, b.got, fetchBatch, work, d.Round(time.Millisecond))
 	w.factf("first deliveries: %s", runs(order, orderSq, 8))
+	if n := a.pullRetries + b.pullRetries; n > 0 {
+		w.factf("%d pull requests sent again: no responder yet", n)
+	}
 
 	var both, missing []uint64
 	for seq := uint64(1); seq <= firstBatch; seq++ {
@@ -541,21 +677,27 @@ func consume(ctx context.Context, in *instance, done func() bool, record func(*i
 			return fmt.Errorf("instance %s: %w", in.name, err)
 		}
 		batch, err := in.cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+		if err == nil {
+			for msg := range batch.Messages() {
+				md, err := msg.Metadata()
+				if err != nil {
+					return fmt.Errorf("instance %s: %w", in.name, err)
+				}
+				record(in, md.Sequence.Stream)
+				time.Sleep(work)
+				if err := msg.Ack(); err != nil {
+					return fmt.Errorf("instance %s acknowledging stream seq %d: %w", in.name, md.Sequence.Stream, err)
+				}
+			}
+			err = batch.Error()
+		}
+		if errors.Is(err, nats.ErrNoResponders) {
+			// See fetchAll: the pull is sent again.
+			in.pullRetries++
+			time.Sleep(pollInterval)
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("instance %s fetching: %w", in.name, err)
-		}
-		for msg := range batch.Messages() {
-			md, err := msg.Metadata()
-			if err != nil {
-				return fmt.Errorf("instance %s: %w", in.name, err)
-			}
-			record(in, md.Sequence.Stream)
-			time.Sleep(work)
-			if err := msg.Ack(); err != nil {
-				return fmt.Errorf("instance %s acknowledging stream seq %d: %w", in.name, md.Sequence.Stream, err)
-			}
-		}
-		if err := batch.Error(); err != nil {
 			return fmt.Errorf("instance %s fetching: %w", in.name, err)
 		}
 	}
@@ -609,60 +751,56 @@ func (w *walkthrough) killLeader(ctx context.Context) error {
 		w.factf("JetStream meta leader: still %s", meta)
 	}
 
-	// Publish while the cluster runs on two nodes. The message ID makes a
-	// retry safe: if a first attempt was stored but its ack was lost, the
-	// stream answers the retry as a duplicate with the original sequence.
+	// Publish while the cluster runs on two nodes, one message at a time,
+	// each retried until acknowledged (see publish).
 	t1 := time.Now()
-	failures, dups := 0, 0
-	var lastErr error
+	failures, dups0 := 0, w.duplicates
+	w.lastPubErr = nil
 	for n := firstBatch + 1; n <= total; n++ {
-		for attempt := 1; ; attempt++ {
-			pctx, cancel := context.WithTimeout(ctx, requestTimeout)
-			ack, err := w.js.Publish(pctx, subject, payload(n), jetstream.WithMsgID(msgID(n)))
-			cancel()
-			if err == nil {
-				if err := checkAck(ack, n); err != nil {
-					return err
-				}
-				if ack.Duplicate {
-					dups++
-				}
-				break
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("publication #%d: %d attempts failed, last: %w", n, attempt, err)
-			}
-			failures++
-			lastErr = err
-			time.Sleep(pollInterval)
+		ack, failed, err := w.publish(ctx, n)
+		failures += failed
+		if err != nil {
+			return err
+		}
+		if err := w.record(ack, n); err != nil {
+			return err
 		}
 	}
-	w.factf("published #%d..#%d: %d acknowledged with sequences %d..%d in %s; %d failed attempts retried, %d answered as duplicates",
-		firstBatch+1, total, secondBatch, firstBatch+1, total, since(t1), failures, dups)
-	if lastErr != nil {
-		w.factf("  last transient publish error: %v", lastErr)
+	w.factf("published #%d..#%d in %s: %d acknowledged, %s; %d failed attempts retried",
+		firstBatch+1, total, since(t1), secondBatch, w.sequenceSummary(firstBatch+1, total), failures)
+	if w.lastPubErr != nil {
+		w.factf("  last transient publish error: %v (%d retries answered as duplicates)", w.lastPubErr, w.duplicates-dups0)
+	}
+	if err := w.checkAcked(firstBatch+1, total); err != nil {
+		return err
 	}
 	if onLeader {
 		w.factf("the demo's connection was on the killed node and reconnected to %s (%d reconnects)",
 			w.nc.ConnectedServerName(), w.nc.Stats().Reconnects)
 	}
 
-	// Read them back through a new (ordered, ephemeral) consumer.
-	oc, err := w.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   firstBatch + 1,
+	// Read them back through a new consumer. A named ephemeral one: the
+	// server removes it when unused, and creating it again is idempotent.
+	rb, err := retry(ctx, createTimeout, func(rctx context.Context) (jetstream.Consumer, error) {
+		return w.stream.CreateConsumer(rctx, jetstream.ConsumerConfig{
+			Name:              "quickstart_readback",
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       firstBatch + 1,
+			AckPolicy:         jetstream.AckExplicitPolicy,
+			InactiveThreshold: time.Minute,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("creating an ephemeral consumer: %w", err)
 	}
 	next := uint64(firstBatch + 1)
 	var last string
-	err = fetchAll(ctx, oc, secondBatch, false, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	retries, err := fetchAll(ctx, rb, secondBatch, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		if md.Sequence.Stream != next {
 			return fmt.Errorf("ephemeral consumer delivered stream seq %d, want %d", md.Sequence.Stream, next)
 		}
-		if !hasPayload(m, int(next)) {
-			return fmt.Errorf("stream seq %d holds %q, want publication #%d", next, m.Data(), next)
+		if err := w.wantPayload(m, next); err != nil {
+			return err
 		}
 		last = string(m.Data())
 		next++
@@ -671,7 +809,8 @@ func (w *walkthrough) killLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.factf("read back %d messages, seqs %d..%d, through an ephemeral consumer; last: %q", secondBatch, firstBatch+1, total, last)
+	w.factf("read back %d messages, seqs %d..%d, through an ephemeral consumer led by %s%s; last: %q",
+		secondBatch, firstBatch+1, total, consumerLeader(rb), pullRetries(retries), last)
 
 	info, err = w.streamInfo(ctx, nil)
 	if err != nil {
@@ -703,12 +842,12 @@ func (w *walkthrough) readFromStart(ctx context.Context) error {
 	t1 := time.Now()
 	next := uint64(1)
 	var lastPayload string
-	err = fetchAll(ctx, cons, total, true, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	retries, err := fetchAll(ctx, cons, total, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		if md.Sequence.Stream != next {
 			return fmt.Errorf("%s delivered stream seq %d, want %d", consumer2Name, md.Sequence.Stream, next)
 		}
-		if !hasPayload(m, int(next)) {
-			return fmt.Errorf("stream seq %d holds %q, want publication #%d", next, m.Data(), next)
+		if err := w.wantPayload(m, next); err != nil {
+			return err
 		}
 		if next == 1 {
 			w.factf("first message: stream seq %d, consumer seq %d, delivered %d time(s): %q",
@@ -721,7 +860,7 @@ func (w *walkthrough) readFromStart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.factf("read and acknowledged all %d messages in order, stream seqs 1..%d, in %s; last: %q", total, total, since(t1), lastPayload)
+	w.factf("read and acknowledged all %d messages in order, stream seqs 1..%d, in %s%s; last: %q", total, total, since(t1), pullRetries(retries), lastPayload)
 
 	info, err = poll(ctx, requestTimeout, func(rctx context.Context) (*jetstream.ConsumerInfo, bool, error) {
 		info, err := cons.Info(rctx)
@@ -805,38 +944,57 @@ func (w *walkthrough) restartNode(ctx context.Context) error {
 	return nil
 }
 
-// fetchAll pulls want messages from cons and hands each to check, acking it
-// when ack is set.
-func fetchAll(ctx context.Context, cons jetstream.Consumer, want int, ack bool, check func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+// fetchAll pulls want messages from cons, hands each to check and
+// acknowledges it. It returns how many pull requests found no responder: a
+// consumer just created or moved may not have its interest on the server
+// this client is connected to yet, and the pull is simply sent again.
+func fetchAll(ctx context.Context, cons jetstream.Consumer, want int, check func(jetstream.Msg, *jetstream.MsgMetadata) error) (retries int, err error) {
 	got := 0
 	for got < want {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("after %d of %d messages: %w", got, want, err)
+			return retries, fmt.Errorf("after %d of %d messages: %w", got, want, err)
 		}
 		batch, err := cons.Fetch(min(want-got, 250), jetstream.FetchMaxWait(requestTimeout))
-		if err != nil {
-			return fmt.Errorf("fetching after %d of %d messages: %w", got, want, err)
-		}
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			if err := check(m, md); err != nil {
-				return err
-			}
-			if ack {
-				if err := m.Ack(); err != nil {
-					return fmt.Errorf("acknowledging stream seq %d: %w", md.Sequence.Stream, err)
+		if err == nil {
+			for m := range batch.Messages() {
+				md, err := m.Metadata()
+				if err != nil {
+					return retries, err
 				}
+				if err := check(m, md); err != nil {
+					return retries, err
+				}
+				if err := m.Ack(); err != nil {
+					return retries, fmt.Errorf("acknowledging stream seq %d: %w", md.Sequence.Stream, err)
+				}
+				got++
 			}
-			got++
+			err = batch.Error()
 		}
-		if err := batch.Error(); err != nil {
-			return fmt.Errorf("fetching after %d of %d messages: %w", got, want, err)
+		if errors.Is(err, nats.ErrNoResponders) {
+			retries++
+			time.Sleep(pollInterval)
+			continue
+		}
+		if err != nil {
+			return retries, fmt.Errorf("fetching after %d of %d messages: %w", got, want, err)
 		}
 	}
-	return nil
+	return retries, nil
+}
+
+func pullRetries(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d pull requests sent again: no responder yet)", n)
+}
+
+func consumerLeader(c jetstream.Consumer) string {
+	if ci := c.CachedInfo(); ci != nil && ci.Cluster != nil {
+		return ci.Cluster.Leader
+	}
+	return "?"
 }
 
 // streamInfo asks for my_stream's info until ready accepts it (any answer
@@ -993,23 +1151,9 @@ func (w *walkthrough) metaLeader(ctx context.Context) string {
 	return ""
 }
 
-func checkAck(ack *jetstream.PubAck, n int) error {
-	if ack.Stream != streamName || ack.Sequence != uint64(n) {
-		return fmt.Errorf("publication #%d acknowledged by stream %q with sequence %d, want %s and %d", n, ack.Stream, ack.Sequence, streamName, n)
-	}
-	if ack.Duplicate && n <= firstBatch {
-		return fmt.Errorf("publication #%d acknowledged as a duplicate", n)
-	}
-	return nil
-}
-
 // payload is the seed's message body: nats pub foo "publication #{{Count}} @ {{TimeStamp}}".
 func payload(n int) []byte {
 	return fmt.Appendf(nil, "publication #%d @ %s", n, time.Now().Format(time.RFC3339))
-}
-
-func hasPayload(m jetstream.Msg, n int) bool {
-	return strings.HasPrefix(string(m.Data()), fmt.Sprintf("publication #%d @ ", n))
 }
 
 func msgID(n int) string { return fmt.Sprintf("quickstart-%d", n) }
