@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +61,9 @@ const (
 	// which waits for its raft group to elect a leader.
 	createTimeout = 10 * time.Second
 	pollInterval  = 100 * time.Millisecond
+
+	// logTailLines is how much of each node's log a failed step shows.
+	logTailLines = 15
 )
 
 // walkthrough is the state the steps hand on to each other.
@@ -137,6 +142,9 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		cancel()
 		if serr != nil {
 			fmt.Fprintf(out, "      FAIL (%s): %v\n", since(t0), serr)
+			if ctx.Err() == nil {
+				w.printLogTails()
+			}
 			fmt.Fprintf(out, "\nquickstart: step %d of %d failed\n", i+1, len(steps))
 			return fmt.Errorf("step %d (%s): %w", i+1, s.title, serr)
 		}
@@ -154,6 +162,28 @@ func (w *walkthrough) runnerLog(format string, args ...any) {
 // factf reports one observed fact of the running step.
 func (w *walkthrough) factf(format string, args ...any) {
 	fmt.Fprintf(w.out, "      "+format+"\n", args...)
+}
+
+// printLogTails shows the end of every node's log after a failed step,
+// before Stop removes the files.
+func (w *walkthrough) printLogTails() {
+	if w.cluster == nil {
+		return
+	}
+	for _, n := range w.cluster.Nodes() {
+		path := filepath.Join(filepath.Dir(n.ConfigPath), "nats.log")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			w.factf("(%s's log: %v)", n.Name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		lines = lines[max(0, len(lines)-logTailLines):]
+		fmt.Fprintf(w.out, "\n      last %d lines of %s's log (%s):\n", len(lines), n.Name, path)
+		for _, l := range lines {
+			fmt.Fprintf(w.out, "        %s\n", l)
+		}
+	}
 }
 
 // close drops every connection and stops the cluster.
@@ -830,7 +860,11 @@ func (w *walkthrough) readFromStart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating %s while %s is down: %w", consumer2Name, w.killedName, err)
 	}
-	w.factf("created in %s, while %s is down", since(t0), w.killedName)
+	if d := time.Since(t0); d > time.Second {
+		w.factf("created in %s, while %s is down (its raft group elected a leader with one of three peers missing)", since(t0), w.killedName)
+	} else {
+		w.factf("created in %s, while %s is down", since(t0), w.killedName)
+	}
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return err
