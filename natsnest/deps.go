@@ -3,9 +3,8 @@ package natsnest
 // Temporary: keeps the pinned SDKs in go.mod while the components that use
 // them are written in parallel. Removed once they import these themselves.
 import (
+	_ "github.com/nats-io/nats.go/jetstream"
 	_ "github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud/ecs"
 	_ "github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud/vpc"
-	_ "github.com/pulumi/pulumi-command/sdk/go/command/remote"
-	_ "github.com/nats-io/nats.go/jetstream"
 	_ "golang.org/x/crypto/ssh"
 )

@@ -1,0 +1,280 @@
+package natsnest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
+	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// bcryptCost is the work factor of the hashes in nats.conf; 0 is natsconf's
+// default. Tests lower it.
+var bcryptCost = 0
+
+// layout is where things live on every node.
+var layout = provision.DefaultLayout()
+
+// renderNodeFiles renders what the config step writes on every host, in
+// host order, once the private addresses are known. It is pure: the same
+// options and addresses give the same bytes, so a second `up` re-runs nothing.
+func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFiles, error) {
+	tmpl := a.ServerOptions.serverTemplate(a.NoAdvertise)
+	tmpl.BcryptCost = bcryptCost
+	nodes := make([]natsconf.Node, len(a.Hosts))
+	for i, h := range a.Hosts {
+		nodes[i] = natsconf.Node{Name: h.Name, RouteHost: privateAddrs[i]}
+		if h.Zone != "" {
+			nodes[i].Tags = []string{"az:" + h.Zone}
+		}
+	}
+	servers, err := natsconf.ClusterConfigs(tmpl, nodes)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]provision.NodeFiles, len(servers))
+	for i, s := range servers {
+		f, err := natsconf.RenderServerConfig(s)
+		if err != nil {
+			return nil, fmt.Errorf("natsnest: host %s: %w", a.Hosts[i].Name, err)
+		}
+		unit, err := provision.RenderUnit(provision.UnitOptions{Layout: layout, LameDuckDuration: a.LameDuckDuration, NoDataDisk: a.Hosts[i].NoDataDisk})
+		if err != nil {
+			return nil, err
+		}
+		files[i] = provision.NodeFiles{Config: f.Config, Routes: f.Routes, Unit: unit, RestartSettings: provision.RestartSettings(s)}
+	}
+	return files, nil
+}
+
+// provisionHosts registers every host's steps and returns the service
+// steps, in host order.
+//
+// Per host, each step a resource named <name>-<host>-<step>:
+//
+//	base     after Host.DependsOn
+//	disk     after base;          re-runs when the disk selector or DataDiskSize changes
+//	upload   after base;          re-runs when the binary's checksum changes (upload only)
+//	binary   after base, upload;  re-runs when version, URL, checksum or arch change
+//	config   after binary;        re-runs when the rendered files change (stdin, secret)
+//	service  after disk, binary, config and the previous host's service;
+//	         re-runs when the binary or any rendered file changes
+//
+// Every step also re-runs when the host's InstanceID or connection changes,
+// and when its own script changes (a natsnest upgrade).
+func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a ServersArgs, bin resolvedBinary) ([]*remote.Command, error) {
+	sudo := a.SSH.User != "root"
+	run := func(script string) pulumi.StringInput { return pulumi.String(provision.RemoteCommand(script, sudo)) }
+	scripts := map[string]string{}
+	var err error
+	if scripts[provision.StepBase], err = provision.BaseScript(layout); err != nil {
+		return nil, err
+	}
+	if scripts[provision.StepBinary], err = provision.BinaryScript(layout, bin.opts); err != nil {
+		return nil, err
+	}
+	if scripts[provision.StepConfig], err = provision.ConfigScript(layout); err != nil {
+		return nil, err
+	}
+	if scripts[provision.StepService], err = provision.ServiceScript(layout, provision.ServiceOptions{MonitorPort: a.MonitorPort}); err != nil {
+		return nil, err
+	}
+	// binaryKey names the binary the nodes run; the service step restarts
+	// when it changes.
+	binaryKey := fmt.Sprintf("nats-server v%s linux/%s sha256:%s %s", bin.opts.Version, bin.opts.Arch, bin.opts.SHA256, bin.opts.URL)
+
+	private := make([]any, len(a.Hosts))
+	for i, h := range a.Hosts {
+		private[i] = h.PrivateAddress
+	}
+	files := pulumi.All(private...).ApplyT(func(vs []any) ([]string, error) {
+		nf, err := renderNodeFiles(a, toStrings(vs))
+		if err != nil {
+			return nil, err
+		}
+		payloads := make([]string, len(nf))
+		for i, f := range nf {
+			payloads[i] = provision.EncodePayload(f)
+		}
+		return payloads, nil
+	}).(pulumi.StringArrayOutput)
+
+	conn := connection(a)
+	services := make([]*remote.Command, len(a.Hosts))
+	for i, h := range a.Hosts {
+		prefix := fmt.Sprintf("%s-%s-", name, h.Name)
+		c := conn(h)
+		triggers := func(extra ...any) pulumi.Array {
+			t := pulumi.Array{}
+			if h.InstanceID != nil {
+				t = append(t, h.InstanceID)
+			}
+			for _, e := range extra {
+				t = append(t, pulumi.Any(e))
+			}
+			return t
+		}
+		command := func(step string, args *remote.CommandArgs, deps ...pulumi.Resource) (*remote.Command, error) {
+			args.Connection = c
+			args.AddPreviousOutputInEnv = pulumi.Bool(false)
+			return remote.NewCommand(ctx, prefix+step, args, pulumi.Parent(parent), pulumi.DependsOn(deps))
+		}
+
+		base, err := command(provision.StepBase, &remote.CommandArgs{
+			Create:   run(scripts[provision.StepBase]),
+			Triggers: triggers(),
+		}, h.DependsOn...)
+		if err != nil {
+			return nil, err
+		}
+
+		var serial pulumi.StringOutput
+		if h.DataDiskSerial != nil {
+			serial = h.DataDiskSerial.ToStringOutput()
+		} else {
+			serial = pulumi.String("").ToStringOutput()
+		}
+		diskCreate := serial.ApplyT(func(serial string) (string, error) {
+			s, err := provision.DiskScript(layout, provision.DiskOptions{
+				Selector:   provision.DiskSelector{Serial: serial, Device: h.DataDevice},
+				NoDataDisk: h.NoDataDisk,
+			})
+			return provision.RemoteCommand(s, sudo), err
+		}).(pulumi.StringOutput)
+		diskTriggers := triggers()
+		if h.DataDiskSize != nil {
+			diskTriggers = append(diskTriggers, h.DataDiskSize)
+		}
+		disk, err := command(provision.StepDisk, &remote.CommandArgs{Create: diskCreate, Triggers: diskTriggers}, base)
+		if err != nil {
+			return nil, err
+		}
+
+		binaryDeps := []pulumi.Resource{base}
+		if bin.localPath != "" {
+			upload, err := remote.NewCopyToRemote(ctx, prefix+"upload", &remote.CopyToRemoteArgs{
+				Connection: c,
+				Source:     pulumi.NewFileAsset(bin.localPath),
+				RemotePath: pulumi.String(layout.StagedBinary(bin.opts.SHA256)),
+				Triggers:   triggers(bin.opts.SHA256),
+			}, pulumi.Parent(parent), pulumi.DependsOn([]pulumi.Resource{base}))
+			if err != nil {
+				return nil, err
+			}
+			binaryDeps = append(binaryDeps, upload)
+		}
+		binary, err := command(provision.StepBinary, &remote.CommandArgs{
+			Create:   run(scripts[provision.StepBinary]),
+			Triggers: triggers(),
+		}, binaryDeps...)
+		if err != nil {
+			return nil, err
+		}
+
+		payload := files.Index(pulumi.Int(i))
+		config, err := command(provision.StepConfig, &remote.CommandArgs{
+			Create:   run(scripts[provision.StepConfig]),
+			Stdin:    pulumi.ToSecret(payload).(pulumi.StringOutput),
+			Triggers: triggers(),
+		}, base, binary)
+		if err != nil {
+			return nil, err
+		}
+
+		// The digest of the rendered files restarts or reloads the service
+		// when they change; secret, as it is derived from routes.conf.
+		digest := pulumi.ToSecret(payload.ApplyT(func(p string) string {
+			sum := sha256.Sum256([]byte(p))
+			return "config sha256:" + hex.EncodeToString(sum[:])
+		})).(pulumi.StringOutput)
+		serviceDeps := []pulumi.Resource{disk, binary, config}
+		if i > 0 {
+			serviceDeps = append(serviceDeps, services[i-1])
+		}
+		services[i], err = command(provision.StepService, &remote.CommandArgs{
+			Create:   run(scripts[provision.StepService]),
+			Triggers: append(triggers(binaryKey), digest),
+		}, serviceDeps...)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return services, nil
+}
+
+// connection returns, per host, how SSH reaches it. Keys and passwords are
+// secrets (the whole connection is, too: pulumi-command makes it one).
+func connection(a ServersArgs) func(Host) remote.ConnectionInput {
+	s := a.SSH
+	var proxy remote.ProxyConnectionPtrInput
+	if b := s.Bastion; b != nil {
+		proxy = &remote.ProxyConnectionArgs{
+			Host:           b.Host,
+			Port:           pulumi.Float64(float64(b.Port)),
+			User:           pulumi.String(b.User),
+			PrivateKey:     secretPtr(b.PrivateKey),
+			Password:       secretPtr(b.Password),
+			DialErrorLimit: pulumi.Int(s.DialErrorLimit),
+			PerDialTimeout: pulumi.Int(DefaultPerDialTimeout),
+		}
+	}
+	return func(h Host) remote.ConnectionInput {
+		c := &remote.ConnectionArgs{
+			Host:           h.Connect,
+			Port:           pulumi.Float64(float64(s.Port)),
+			User:           pulumi.String(s.User),
+			PrivateKey:     secretPtr(s.PrivateKey),
+			Password:       secretPtr(s.Password),
+			DialErrorLimit: pulumi.Int(s.DialErrorLimit),
+			PerDialTimeout: pulumi.Int(DefaultPerDialTimeout),
+			Proxy:          proxy,
+		}
+		if h.HostKey != nil {
+			c.HostKey = h.HostKey.ToStringOutput().ToStringPtrOutput()
+		}
+		return c
+	}
+}
+
+// secretPtr is in as a secret optional string; nil stays nil.
+func secretPtr(in pulumi.StringInput) pulumi.StringPtrInput {
+	if in == nil {
+		return nil
+	}
+	return pulumi.ToSecret(in.ToStringOutput()).(pulumi.StringOutput).ToStringPtrOutput()
+}
+
+// natsContextJSON renders a `nats` CLI context (nats context import/save).
+func natsContextJSON(description, url string, u User) (string, error) {
+	b, err := json.MarshalIndent(struct {
+		Description string `json:"description"`
+		URL         string `json:"url"`
+		User        string `json:"user"`
+		Password    string `json:"password"`
+	}{description, url, u.Name, u.Password}, "", "  ")
+	return string(b), err
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
