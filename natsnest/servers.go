@@ -22,7 +22,7 @@ const (
 	DefaultSSHPort        = 22
 	DefaultDialErrorLimit = 100
 	// DefaultPerDialTimeout is how long one SSH dial may take, in seconds.
-	DefaultPerDialTimeout = 30
+	DefaultPerDialTimeout = 15
 	DefaultArch           = "amd64"
 )
 
