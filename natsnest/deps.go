@@ -4,7 +4,4 @@ package natsnest
 // them are written in parallel. Removed once they import these themselves.
 import (
 	_ "github.com/nats-io/nats.go/jetstream"
-	_ "github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud/ecs"
-	_ "github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud/vpc"
-	_ "golang.org/x/crypto/ssh"
 )

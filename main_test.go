@@ -1,0 +1,359 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/natsnest/pulumi-natsnest/natsnest"
+)
+
+func loadProject(t *testing.T) *workspace.Project {
+	t.Helper()
+	proj, err := workspace.LoadProject("Pulumi.yaml") // validates against Pulumi's project schema
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proj.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return proj
+}
+
+// configString is a config value as the program receives it: scalars as
+// text, lists and maps as JSON.
+func configString(t *testing.T, v any) string {
+	t.Helper()
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any, map[string]any:
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// schemaDefaults are Pulumi.yaml's defaults, keyed without the namespace.
+func schemaDefaults(t *testing.T, proj *workspace.Project) map[string]string {
+	out := map[string]string{}
+	for k, ct := range proj.Config {
+		if ct.Default != nil {
+			out[k] = configString(t, ct.Default)
+		}
+	}
+	return out
+}
+
+func getter(m map[string]string) natsnest.ConfigGetter {
+	return func(key string) (string, bool) { v, ok := m[key]; return v, ok }
+}
+
+func TestPulumiYAMLDeclaresEveryConfigKey(t *testing.T) {
+	proj := loadProject(t)
+	if proj.Name != "natsnest" || proj.Runtime.Name() != "go" || proj.StackConfigDir != "stacks" {
+		t.Errorf("name %q runtime %q stackConfigDir %q", proj.Name, proj.Runtime.Name(), proj.StackConfigDir)
+	}
+	declared := slices.Sorted(maps.Keys(proj.Config))
+	want := append(natsnest.ClusterConfigKeys(), "alicloudVersion")
+	slices.Sort(want)
+	if !slices.Equal(declared, want) {
+		t.Errorf("Pulumi.yaml declares %v,\nthe program reads %v", declared, want)
+	}
+	for k, ct := range proj.Config {
+		if ct.Type == nil || ct.Description == "" {
+			t.Errorf("%s: needs a type and a description", k)
+		}
+		secret := slices.Contains(natsnest.SecretConfigKeys, k)
+		if ct.Secret != secret {
+			t.Errorf("%s: secret = %v, want %v", k, ct.Secret, secret)
+		}
+		if secret && ct.Default != nil {
+			t.Errorf("%s: a secret must have no default", k)
+		}
+	}
+}
+
+// TestPulumiYAMLDefaultsAreTheLibrarys: the schema's defaults are exactly
+// the ones natsnest applies itself, so `pulumi config` never shows a default
+// that is not the real one.
+func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
+	defaults := schemaDefaults(t, loadProject(t))
+	defaults["appPassword"] = "app-password-0123"
+	defaults["bastionHost"] = "bastion.example"
+	a, err := natsnest.ClusterArgsFromConfig(getter(defaults))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]any{
+		"nodeCount":                {a.NodeCount, natsnest.DefaultNodeCount},
+		"nodeNamePrefix":           {a.NodeNamePrefix, natsnest.DefaultNodeNamePrefix},
+		"chargeType":               {a.ChargeType, natsnest.DefaultChargeType},
+		"instanceType":             {a.InstanceType, natsnest.DefaultInstanceType},
+		"systemDiskSize":           {a.SystemDiskSize, natsnest.DefaultSystemDiskSize},
+		"systemDiskCategory":       {a.SystemDiskCategory, natsnest.DefaultSystemDiskCategory},
+		"dataDiskSize":             {a.DataDiskSize, natsnest.DefaultDataDiskSize},
+		"dataDiskCategory":         {a.DataDiskCategory, natsnest.DefaultDataDiskCategory},
+		"deleteDataDisksOnDestroy": {a.DeleteDataDisksOnDestroy, false},
+		"publicAccess":             {a.PublicAccess, false},
+		"internetBandwidth":        {a.InternetBandwidth, natsnest.DefaultInternetBandwidth},
+		"internetChargeType":       {a.InternetChargeType, natsnest.DefaultInternetChargeType},
+		"clusterName":              {a.ClusterName, natsnest.DefaultClusterName},
+		"appAccount":               {a.Accounts[0].Name, natsnest.DefaultAppAccount},
+		"appUser":                  {a.Accounts[0].Users[0].Name, natsnest.DefaultAppUser},
+		"maxMemoryStore":           {a.MaxMemoryStore, natsnest.DefaultMaxMemoryStore},
+		"durability":               {a.Durability, natsnest.DefaultDurability},
+		"lameDuckDuration":         {a.LameDuckDuration, natsnest.DefaultLameDuckDuration},
+		"lameDuckGracePeriod":      {a.LameDuckGracePeriod, natsnest.DefaultLameDuckGracePeriod},
+		"bastionPort":              {a.Bastion.Port, 22},
+		"bastionUser":              {a.Bastion.User, "root"},
+	}
+	for k := range defaults {
+		if _, ok := checks[k]; !ok && k != "appPassword" && k != "bastionHost" {
+			t.Errorf("Pulumi.yaml has a default for %s that this test does not compare with the library", k)
+		}
+	}
+	for k, c := range checks {
+		if _, ok := defaults[k]; !ok {
+			t.Errorf("%s: no default in Pulumi.yaml", k)
+		}
+		if !reflect.DeepEqual(c[0], c[1]) {
+			t.Errorf("%s: Pulumi.yaml's default gives %#v, natsnest's is %#v", k, c[0], c[1])
+		}
+	}
+}
+
+// testSecrets are what `pulumi config set --secret` would add to a stack.
+var testSecrets = map[string]string{
+	"instancePassword": "Instance-Pw-42",
+	"adminPassword":    "Admin-password-0123456789",
+	"stackSecret":      "stack-secret-0123456789",
+	"appPassword":      "app-password-0123",
+}
+
+// stackConfig is a stack's effective config (schema defaults, then the stack
+// file), keyed without the project's namespace, plus the provider's keys
+// with theirs.
+func stackConfig(t *testing.T, proj *workspace.Project, stack string) map[string]string {
+	t.Helper()
+	ps, err := workspace.LoadProjectStack(diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never}), proj, "stacks/Pulumi."+stack+".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := ps.Config.Decrypt(config.NopDecrypter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := schemaDefaults(t, proj)
+	for k, v := range values {
+		if ps.Config[k].Secure() {
+			t.Errorf("%s: stack files carry no secrets", k)
+		}
+		if k.Namespace() != "natsnest" {
+			out[k.String()] = v
+			continue
+		}
+		ct, ok := proj.Config[k.Name()]
+		if !ok {
+			t.Errorf("%s is not declared in Pulumi.yaml", k)
+			continue
+		}
+		obj, err := ps.Config[k].ToObject()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !workspace.ValidateConfigValue(ct.TypeName(), ct.Items, obj) {
+			t.Errorf("%s = %v is not a %s", k, v, ct.TypeName())
+		}
+		out[k.Name()] = v
+	}
+	return out
+}
+
+// TestStacksAreTheSeedsTemplates: both stacks load against the schema, carry
+// the seed's parameters, and are valid once the secrets and the deploying
+// machine's SSH CIDR are set (and not before).
+func TestStacksAreTheSeedsTemplates(t *testing.T) {
+	proj := loadProject(t)
+	for stack, nodes := range map[string]int{"single": 1, "cluster": 3} {
+		t.Run(stack, func(t *testing.T) {
+			cfg := stackConfig(t, proj, stack)
+			if cfg["alicloud:region"] != "cn-hangzhou" {
+				t.Errorf("region = %q", cfg["alicloud:region"])
+			}
+			maps.Copy(cfg, testSecrets)
+			a, err := natsnest.ClusterArgsFromConfig(getter(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprintln(a.NodeCount, a.Zones, a.ChargeType, a.InstanceType, a.SystemDiskSize, a.DataDiskSize, a.PublicAccess)
+			want := fmt.Sprintln(nodes, []string{"cn-hangzhou-i"}, "PostPaid", "ecs.g7.large", 40, 40, true)
+			if got != want {
+				t.Errorf("template %s, want %s", got, want)
+			}
+			if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "SSHCIDR:") {
+				t.Errorf("with public IPs and no sshCidr, want an SSHCIDR error, got %v", err)
+			}
+			cfg["sshCidr"] = "203.0.113.7/32"
+			a, err = natsnest.ClusterArgsFromConfig(getter(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Validate(); err != nil {
+				t.Errorf("%s with secrets and sshCidr: %v", stack, err)
+			}
+		})
+	}
+}
+
+func TestClusterArgsFromConfig(t *testing.T) {
+	a, err := natsnest.ClusterArgsFromConfig(getter(map[string]string{
+		"nodeCount": "5", "zones": `["cn-hangzhou-i","cn-hangzhou-j"]`, "publicAccess": "true",
+		"vpcId": "vpc-1", "vswitchIds": "vsw-1, vsw-2", "vpcCidr": "10.0.0.0/8",
+		"resourceTags": `{"team":"messaging"}`, "maxFileStore": "10737418240", "lameDuckDuration": "45s",
+		"chargeType": "PrePaid", "period": "12", "serverTags": `["env:prod"]`,
+		"binaryUrl": "https://mirror.example/nats.tgz", "binarySha256": "abc",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintln(a.NodeCount, a.Zones, a.PublicAccess, a.VpcCIDR, len(a.VSwitchIDs), a.ResourceTags,
+		a.MaxFileStore, a.LameDuckDuration, a.ChargeType, a.Period, a.Tags, a.Binary.URL, a.Binary.SHA256, a.Accounts)
+	want := "5 [cn-hangzhou-i cn-hangzhou-j] true 10.0.0.0/8 2 map[team:messaging] 10737418240 45s PrePaid 12 [env:prod] https://mirror.example/nats.tgz abc []\n"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+
+	_, err = natsnest.ClusterArgsFromConfig(getter(map[string]string{
+		"nodeCount": "three", "publicAccess": "yes please", "resourceTags": "[1]", "lameDuckDuration": "long",
+	}))
+	for _, key := range []string{"nodeCount", "publicAccess", "resourceTags", "lameDuckDuration"} {
+		if err == nil || !strings.Contains(err.Error(), "config "+key+":") {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+}
+
+// programMocks records registrations for the program test.
+type programMocks struct {
+	mu   sync.Mutex
+	regs []pulumi.MockResourceArgs
+}
+
+func (m *programMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.regs = append(m.regs, args)
+	m.mu.Unlock()
+	state := args.Inputs.Copy()
+	switch args.TypeToken {
+	case "alicloud:ecs/instance:Instance":
+		state["privateIp"] = resource.NewProperty("172.16.0.10")
+	case "alicloud:ecs/eipAddress:EipAddress":
+		state["ipAddress"] = resource.NewProperty("47.0.0.10")
+	}
+	return args.Name + "-id", state, nil
+}
+
+func (m *programMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	if args.Token == "alicloud:ecs/getImages:getImages" {
+		return resource.PropertyMap{"images": resource.NewProperty([]resource.PropertyValue{
+			resource.NewProperty(resource.PropertyMap{"id": resource.NewProperty("m-debian12")}),
+		})}, nil
+	}
+	return resource.PropertyMap{}, nil
+}
+
+// runProgram runs the real program with a stack's config under mocks.
+func runProgram(t *testing.T, cfg map[string]string) *programMocks {
+	t.Helper()
+	m := &programMocks{}
+	full := map[string]string{}
+	var secretKeys []string
+	for k, v := range cfg {
+		if !strings.Contains(k, ":") {
+			k = "natsnest:" + k
+		}
+		full[k] = v
+		if _, ok := testSecrets[strings.TrimPrefix(k, "natsnest:")]; ok {
+			secretKeys = append(secretKeys, k)
+		}
+	}
+	err := pulumi.RunErr(program, pulumi.WithMocks("natsnest", "cluster", m), func(info *pulumi.RunInfo) {
+		info.Config, info.ConfigSecretKeys = full, secretKeys
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestProgramDeploysTheClusterStack(t *testing.T) {
+	proj := loadProject(t)
+	cfg := stackConfig(t, proj, "cluster")
+	maps.Copy(cfg, testSecrets)
+	cfg["sshCidr"] = "203.0.113.7/32"
+	// Upload a stand-in instead of building the pinned nats-server.
+	cfg["binaryPath"] = filepath.Join(t.TempDir(), "nats-server")
+	if err := os.WriteFile(cfg["binaryPath"], []byte("fake nats-server"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	m := runProgram(t, cfg)
+	counts := map[string]int{}
+	for _, r := range m.regs {
+		counts[r.TypeToken]++
+		if r.TypeToken == natsnest.ClusterType && r.Name != "natsnest" {
+			t.Errorf("cluster named %q", r.Name)
+		}
+		if strings.HasPrefix(r.TypeToken, "alicloud:") && r.RegisterRPC.GetProvider() != "" {
+			t.Errorf("%s uses provider %s without alicloudVersion", r.Name, r.RegisterRPC.GetProvider())
+		}
+	}
+	for typ, n := range map[string]int{
+		natsnest.ClusterType: 1, "alicloud:ecs/instance:Instance": 3, "alicloud:ecs/eipAddress:EipAddress": 3,
+		"pulumi:providers:alicloud": 0,
+	} {
+		if counts[typ] != n {
+			t.Errorf("%d %s, want %d", counts[typ], typ, n)
+		}
+	}
+
+	cfg["alicloudVersion"] = "3.86.1"
+	m = runProgram(t, cfg)
+	var provider string
+	for _, r := range m.regs {
+		if r.TypeToken == "pulumi:providers:alicloud" {
+			provider = r.Name
+			if r.RegisterRPC.GetVersion() != "3.86.1" || resource.PropertyMap(r.Inputs)["region"].StringValue() != "cn-hangzhou" {
+				t.Errorf("provider version %q inputs %v", r.RegisterRPC.GetVersion(), r.Inputs)
+			}
+		}
+	}
+	if provider == "" {
+		t.Fatal("alicloudVersion did not create a provider")
+	}
+	for _, r := range m.regs {
+		if strings.HasPrefix(r.TypeToken, "alicloud:") && !strings.Contains(r.RegisterRPC.GetProvider(), "pulumi:providers:alicloud::alicloud") {
+			t.Errorf("%s %s does not use the explicit provider (%q)", r.TypeToken, r.Name, r.RegisterRPC.GetProvider())
+		}
+	}
+}

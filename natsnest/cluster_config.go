@@ -1,0 +1,232 @@
+package natsnest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// ConfigGetter returns the raw value of a stack config key of the project's
+// namespace ("nodeCount" for "natsnest:nodeCount") and whether it is set.
+// Structured values (lists, maps) arrive as JSON, as Pulumi passes them.
+type ConfigGetter func(key string) (string, bool)
+
+// Stack config keys that hold secrets: the root Pulumi.yaml declares them
+// `secret: true`, so they are set with `pulumi config set --secret`.
+var SecretConfigKeys = []string{
+	"adminPassword", "stackSecret", "appPassword", "instancePassword", "sshPrivateKey",
+	"bastionPrivateKey", "bastionPassword",
+}
+
+// clusterConfigKeys are every key ClusterArgsFromConfig reads.
+var clusterConfigKeys = []string{
+	"nodeCount", "zones", "nodeNamePrefix", "chargeType", "period", "periodUnit",
+	"vpcId", "vswitchIds", "vpcCidr", "vswitchCidrs",
+	"instanceType", "imageId", "imageNameRegex", "systemDiskSize", "systemDiskCategory",
+	"dataDiskSize", "dataDiskCategory", "deleteDataDisksOnDestroy",
+	"instancePassword", "keyPairName", "sshPrivateKey",
+	"publicAccess", "internetBandwidth", "internetChargeType",
+	"allowedClientCidrs", "sshCidr", "monitoringCidr", "resourceTags",
+	"natsVersion", "clusterName", "adminPassword", "stackSecret",
+	"appAccount", "appUser", "appPassword",
+	"maxFileStore", "maxMemoryStore", "durability", "serverTags",
+	"lameDuckDuration", "lameDuckGracePeriod",
+	"bastionHost", "bastionPort", "bastionUser", "bastionPrivateKey", "bastionPassword",
+	"binaryUrl", "binarySha256", "binaryPath", "binaryArch",
+}
+
+// ClusterConfigKeys returns, sorted, every stack config key that
+// ClusterArgsFromConfig reads; the root Pulumi.yaml declares each of them.
+func ClusterConfigKeys() []string {
+	keys := slices.Clone(clusterConfigKeys)
+	slices.Sort(keys)
+	return keys
+}
+
+// Defaults of the stack program that ClusterArgs does not have.
+const (
+	DefaultAppUser = "app"
+)
+
+// ClusterArgsFromConfig maps a stack's config to ClusterArgs: what the root
+// program (`pulumi up` in this repository) deploys. Unset keys stay zero so
+// ClusterArgs' own defaults apply; values that do not parse are reported
+// together, each naming its key. It does not validate: NewCluster does.
+func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
+	r := configReader{get: get}
+	a := &ClusterArgs{
+		NodeCount:                r.int("nodeCount"),
+		Zones:                    r.list("zones"),
+		NodeNamePrefix:           r.str("nodeNamePrefix"),
+		ChargeType:               r.str("chargeType"),
+		Period:                   r.int("period"),
+		PeriodUnit:               r.str("periodUnit"),
+		VpcCIDR:                  r.str("vpcCidr"),
+		VSwitchCIDRs:             r.list("vswitchCidrs"),
+		InstanceType:             r.str("instanceType"),
+		ImageID:                  r.str("imageId"),
+		ImageNameRegex:           r.str("imageNameRegex"),
+		SystemDiskSize:           r.int("systemDiskSize"),
+		SystemDiskCategory:       r.str("systemDiskCategory"),
+		DataDiskSize:             r.int("dataDiskSize"),
+		DataDiskCategory:         r.str("dataDiskCategory"),
+		DeleteDataDisksOnDestroy: r.bool("deleteDataDisksOnDestroy"),
+		InstancePassword:         r.str("instancePassword"),
+		KeyPairName:              r.str("keyPairName"),
+		SSHPrivateKey:            r.str("sshPrivateKey"),
+		PublicAccess:             r.bool("publicAccess"),
+		InternetBandwidth:        r.int("internetBandwidth"),
+		InternetChargeType:       r.str("internetChargeType"),
+		AllowedClientCIDRs:       r.list("allowedClientCidrs"),
+		SSHCIDR:                  r.str("sshCidr"),
+		MonitoringCIDR:           r.str("monitoringCidr"),
+		ResourceTags:             r.strMap("resourceTags"),
+		Binary: Binary{
+			URL:       r.str("binaryUrl"),
+			SHA256:    r.str("binarySha256"),
+			LocalPath: r.str("binaryPath"),
+			Arch:      r.str("binaryArch"),
+		},
+	}
+	a.ServerOptions = ServerOptions{
+		NATSVersion:         r.str("natsVersion"),
+		ClusterName:         r.str("clusterName"),
+		AdminPassword:       r.str("adminPassword"),
+		StackSecret:         r.str("stackSecret"),
+		MaxFileStore:        r.int64("maxFileStore"),
+		MaxMemoryStore:      r.int64("maxMemoryStore"),
+		Durability:          r.str("durability"),
+		Tags:                r.list("serverTags"),
+		LameDuckDuration:    r.duration("lameDuckDuration"),
+		LameDuckGracePeriod: r.duration("lameDuckGracePeriod"),
+	}
+	if pw := r.str("appPassword"); pw != "" {
+		user := r.str("appUser")
+		if user == "" {
+			user = DefaultAppUser
+		}
+		a.Accounts = []Account{{Name: r.str("appAccount"), Users: []User{{Name: user, Password: pw}}}}
+	}
+	if id := r.str("vpcId"); id != "" {
+		a.VpcID = pulumi.String(id)
+	}
+	for _, id := range r.list("vswitchIds") {
+		a.VSwitchIDs = append(a.VSwitchIDs, pulumi.String(id))
+	}
+	if host := r.str("bastionHost"); host != "" {
+		a.Bastion = &Bastion{Host: pulumi.String(host), Port: r.int("bastionPort"), User: r.str("bastionUser")}
+		if k := r.str("bastionPrivateKey"); k != "" {
+			a.Bastion.PrivateKey = secret(k)
+		}
+		if pw := r.str("bastionPassword"); pw != "" {
+			a.Bastion.Password = secret(pw)
+		}
+	}
+	if err := errors.Join(r.errs...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// configReader parses config values, collecting every error.
+type configReader struct {
+	get  ConfigGetter
+	errs []error
+}
+
+func (r *configReader) fail(key, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%w: config %s: %s", ErrInvalidArgs, key, fmt.Sprintf(format, args...)))
+}
+
+func (r *configReader) str(key string) string {
+	v, _ := r.get(key)
+	return v
+}
+
+func (r *configReader) int(key string) int {
+	v, ok := r.get(key)
+	if !ok || v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(key, "%q is not an integer", v)
+	}
+	return n
+}
+
+func (r *configReader) int64(key string) int64 {
+	v, ok := r.get(key)
+	if !ok || v == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		r.fail(key, "%q is not an integer", v)
+	}
+	return n
+}
+
+func (r *configReader) bool(key string) bool {
+	v, ok := r.get(key)
+	if !ok || v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(key, "%q is not true or false", v)
+	}
+	return b
+}
+
+func (r *configReader) duration(key string) time.Duration {
+	v, ok := r.get(key)
+	if !ok || v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(key, "%q is not a duration such as \"30s\"", v)
+	}
+	return d
+}
+
+// list reads a JSON list of strings, or, for `pulumi config set zones a,b`,
+// a comma-separated string.
+func (r *configReader) list(key string) []string {
+	v, ok := r.get(key)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return nil
+	}
+	if strings.HasPrefix(v, "[") {
+		var out []string
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			r.fail(key, "is not a list of strings: %v", err)
+		}
+		return out
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		out = append(out, strings.TrimSpace(s))
+	}
+	return out
+}
+
+func (r *configReader) strMap(key string) map[string]string {
+	v, ok := r.get(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var out map[string]string
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		r.fail(key, "is not a map of strings: %v", err)
+	}
+	return out
+}
