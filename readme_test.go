@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// The README's parameter table is the user's reference: every key of the
+// config schema must be in it, with the schema's default, and it must not
+// list keys the schema does not have.
+func TestREADMEListsEveryParameter(t *testing.T) {
+	proj := loadProject(t)
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `") {
+			cells := strings.Split(line, "|")
+			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[3])
+		}
+	}
+	for key, typ := range proj.Config {
+		row, ok := rows[key]
+		if !ok {
+			t.Errorf("README's parameter table lacks %s", key)
+			continue
+		}
+		if typ.Default != nil {
+			if want := "`" + configString(t, typ.Default) + "`"; row != want {
+				t.Errorf("README gives %s the default %s, Pulumi.yaml %s", key, row, want)
+			}
+		} else if row != "—" {
+			t.Errorf("README gives %s the default %s, Pulumi.yaml none", key, row)
+		}
+		delete(rows, key)
+	}
+	for key := range rows {
+		t.Errorf("README lists %s, which Pulumi.yaml does not declare", key)
+	}
+}
