@@ -73,7 +73,7 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 	run := func(script string) pulumi.StringInput { return pulumi.String(provision.RemoteCommand(script, sudo)) }
 	scripts := map[string]string{}
 	var err error
-	if scripts[provision.StepBase], err = provision.BaseScript(layout); err != nil {
+	if scripts[provision.StepBase], err = provision.BaseScript(layout, provision.BaseOptions{}); err != nil {
 		return nil, err
 	}
 	if scripts[provision.StepBinary], err = provision.BinaryScript(layout, bin.opts); err != nil {

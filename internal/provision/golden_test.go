@@ -36,7 +36,8 @@ func artifacts(t *testing.T) []artifact {
 	return []artifact{
 		{"natsd.service", must(RenderUnit(UnitOptions{Layout: l, LameDuckDuration: 30 * time.Second})), false},
 		{"natsd-no-data-disk.service", must(RenderUnit(UnitOptions{Layout: l, LameDuckDuration: 2*time.Minute + 500*time.Millisecond, NoDataDisk: true})), false},
-		{"base.sh", must(BaseScript(l)), true},
+		{"base.sh", must(BaseScript(l, BaseOptions{})), true},
+		{"base-keys-only.sh", must(BaseScript(l, BaseOptions{KeysOnly: true})), true},
 		{"disk-serial.sh", must(DiskScript(l, DiskOptions{Selector: DiskSelector{Serial: "d-bp1hf7y6oek8nqs1amd4"}})), true},
 		{"disk-device.sh", must(DiskScript(l, DiskOptions{Selector: DiskSelector{Device: "/dev/vdb"}})), true},
 		{"disk-auto.sh", must(DiskScript(l, DiskOptions{})), true},
@@ -45,6 +46,7 @@ func artifacts(t *testing.T) []artifact {
 		{"binary-url.sh", must(BinaryScript(l, BinaryOptions{Version: "2.15.2", Arch: "arm64", SHA256: testSHA, URL: "https://github.com/nats-io/nats-server/releases/download/v2.15.2/nats-server-v2.15.2-linux-arm64.tar.gz"})), true},
 		{"config.sh", must(ConfigScript(l)), true},
 		{"service.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222})), true},
+		{"service-https.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222, MonitorTLS: true})), true},
 	}
 }
 

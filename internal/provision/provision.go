@@ -11,8 +11,9 @@
 //	         by UUID with nofail, grow it, create the store directory
 //	binary   install nats-server from an uploaded file or a URL, checksum
 //	         verified, atomically; the previous binary stays on any failure
-//	config   write nats.conf, routes.conf and the unit from stdin (secrets
-//	         never travel on a command line or in the environment)
+//	config   write nats.conf, routes.conf, the TLS files and the unit from
+//	         stdin (secrets never travel on a command line or in the
+//	         environment)
 //	service  enable and (re)start or reload natsd as the recorded hashes
 //	         require, then wait for /healthz
 //
@@ -63,6 +64,19 @@ func DefaultLayout() Layout {
 
 // ConfigPath is nats.conf's path.
 func (l Layout) ConfigPath() string { return path.Join(l.ConfigDir, "nats.conf") }
+
+// TLS file names in TLSDir, which nats.conf refers to.
+const (
+	TLSCertFile = "cert.pem"
+	TLSKeyFile  = "key.pem"
+	TLSCAFile   = "ca.pem"
+)
+
+// TLSDir holds the TLS certificate, key and CA: ConfigDir/tls.
+func (l Layout) TLSDir() string { return path.Join(l.ConfigDir, "tls") }
+
+// TLSPath is the path of one of the TLS files (TLSCertFile, TLSKeyFile, TLSCAFile).
+func (l Layout) TLSPath(name string) string { return path.Join(l.TLSDir(), name) }
 
 // UnitPath is natsd.service's path.
 func (l Layout) UnitPath() string { return path.Join(l.UnitDir, Service+".service") }

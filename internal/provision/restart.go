@@ -32,6 +32,11 @@ func RestartSettings(s natsconf.Server) string {
 	w("host", s.Host)
 	w("client_port", s.ClientPort)
 	w("monitor_port", s.MonitorPort)
+	if s.MonitorTLS {
+		// http and https monitoring do not reload into each other. Absent
+		// when off, so nodes deployed before it existed see no change.
+		w("monitor_tls", true)
+	}
 	w("lame_duck_duration", s.LameDuckDuration)
 	w("lame_duck_grace_period", s.LameDuckGracePeriod)
 	w("system_account", s.System.Name)

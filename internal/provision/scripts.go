@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,19 +61,59 @@ func render(step, purpose string, vars []variable, parts ...string) string {
 // cloudInitTimeout bounds the wait for cloud-init on a first boot.
 const cloudInitTimeout = 20 * time.Minute
 
+// DefaultSSHDConfig is sshd's configuration file on the nodes.
+const DefaultSSHDConfig = "/etc/ssh/sshd_config"
+
+// SSHDDropIn is the drop-in in sshd_config.d that switches password logins
+// off. sshd keeps the first value it reads for a keyword and reads drop-ins
+// in name order, so the name sorts before the usual ones (cloud-init's
+// 50-cloud-init.conf often turns passwords on).
+const SSHDDropIn = "00-natsnest.conf"
+
+// BaseOptions are the base step's settings.
+type BaseOptions struct {
+	// KeysOnly switches password logins (and keyboard-interactive) off in
+	// sshd: a drop-in where sshd_config includes sshd_config.d, else a
+	// marked block at the top of sshd_config; checked with sshd -t before
+	// sshd is reloaded and with sshd -T after. For nodes that provisioning
+	// reaches with a key.
+	KeysOnly bool
+	// SSHDConfig is sshd's configuration file. Defaults to DefaultSSHDConfig.
+	SSHDConfig string
+}
+
 // BaseScript waits for cloud-init, creates the service user and group and
-// the configuration and state directories.
-func BaseScript(l Layout) (string, error) {
-	if err := l.check(); err != nil {
+// the configuration and state directories and, with KeysOnly, switches
+// password logins over SSH off.
+func BaseScript(l Layout, o BaseOptions) (string, error) {
+	vars, err := baseVariables(l, o)
+	if err != nil {
 		return "", err
 	}
-	return render(StepBase, "wait for first boot, create the service user and directories", []variable{
+	return render(StepBase, "wait for first boot, create the service user and directories, keys-only SSH", vars, "base", "sshd"), nil
+}
+
+func baseVariables(l Layout, o BaseOptions) ([]variable, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	if o.SSHDConfig == "" {
+		o.SSHDConfig = DefaultSSHDConfig
+	}
+	if !absPathRE.MatchString(o.SSHDConfig) || path.Clean(o.SSHDConfig) != o.SSHDConfig || o.SSHDConfig == "/" {
+		return nil, fmt.Errorf("provision: sshd config %q must be a clean absolute path", o.SSHDConfig)
+	}
+	return []variable{
 		{"SERVICE_USER", l.User},
 		{"SERVICE_GROUP", l.Group},
 		{"CONFIG_DIR", l.ConfigDir},
 		{"STATE_DIR", l.StateDir},
 		{"CLOUD_INIT_TIMEOUT", seconds(cloudInitTimeout)},
-	}, "base"), nil
+		{"KEYS_ONLY", boolFlag(o.KeysOnly)},
+		{"SSHD_CONFIG", o.SSHDConfig},
+		{"SSHD_DIR", path.Dir(o.SSHDConfig)},
+		{"SSHD_DROPIN", SSHDDropIn},
+	}, nil
 }
 
 // DiskOptions say which disk holds the store.
@@ -224,6 +265,9 @@ func ConfigScript(l Layout) (string, error) {
 type ServiceOptions struct {
 	// MonitorPort is nats-server's HTTP monitoring port.
 	MonitorPort int
+	// MonitorTLS says the monitoring port serves HTTPS; the health checks
+	// then need curl on the node.
+	MonitorTLS bool
 	// StartTimeout bounds the wait for /healthz?js-server-only=true after
 	// a start. Defaults to 2 minutes.
 	StartTimeout time.Duration
@@ -261,6 +305,7 @@ func ServiceScript(l Layout, o ServiceOptions) (string, error) {
 		{"CONFIG_DIR", l.ConfigDir},
 		{"STATE_DIR", l.StateDir},
 		{"MONITOR_PORT", strconv.Itoa(o.MonitorPort)},
+		{"MONITOR_TLS", boolFlag(o.MonitorTLS)},
 		{"START_TIMEOUT", seconds(o.StartTimeout)},
 		{"ROLL_TIMEOUT", seconds(o.RollTimeout)},
 		{"RELOAD_TIMEOUT", seconds(o.ReloadTimeout)},
@@ -273,10 +318,17 @@ type NodeFiles struct {
 	Routes          string // routes.conf; empty for a single node (then removed)
 	Unit            string // natsd.service
 	RestartSettings string // RestartSettings of the node's server
+	// TLSCert, TLSKey and TLSCA are the PEM files of Layout.TLSDir(): the
+	// certificate (chain), its private key (mode 0600, owned by the
+	// service user) and the CA bundle. Empty without TLS, and then any
+	// left from an earlier deployment are removed. TLSCA may be empty
+	// when TLSCert and TLSKey are set.
+	TLSCert, TLSKey, TLSCA string
 }
 
 // EncodePayload renders files as the config step's stdin: one
-// "KEY BASE64" line each, in a fixed order. Secret, as it holds routes.conf.
+// "KEY BASE64" line each, in a fixed order. Secret, as it holds routes.conf
+// and the TLS private key.
 func EncodePayload(f NodeFiles) string {
 	var b strings.Builder
 	line := func(k, v string) {
@@ -288,6 +340,11 @@ func EncodePayload(f NodeFiles) string {
 	}
 	line("unit", f.Unit)
 	line("restart-settings", f.RestartSettings)
+	for _, t := range []struct{ key, v string }{{"tls-cert", f.TLSCert}, {"tls-key", f.TLSKey}, {"tls-ca", f.TLSCA}} {
+		if t.v != "" {
+			line(t.key, t.v)
+		}
+	}
 	return b.String()
 }
 
@@ -312,6 +369,12 @@ func DecodePayload(s string) (NodeFiles, error) {
 			f.Unit = string(d)
 		case "restart-settings":
 			f.RestartSettings = string(d)
+		case "tls-cert":
+			f.TLSCert = string(d)
+		case "tls-key":
+			f.TLSKey = string(d)
+		case "tls-ca":
+			f.TLSCA = string(d)
 		default:
 			return NodeFiles{}, fmt.Errorf("payload has unknown key %q", k)
 		}

@@ -118,6 +118,10 @@ func TestRestartSettings(t *testing.T) {
 		"route password": func(s *natsconf.Server) { s.Cluster.Password = "new-route-secret" },
 		"no_advertise":   func(s *natsconf.Server) { s.Cluster.NoAdvertise = true },
 		"hash seed":      func(s *natsconf.Server) { s.HashSeed = "another-seed-123" },
+		// TLS reloads, and a reload keeps the connections open meanwhile,
+		// so switching route TLS on rolls without splitting the cluster.
+		"client tls": func(s *natsconf.Server) { s.TLS = &natsconf.TLS{CertFile: "/c", KeyFile: "/k"} },
+		"route tls":  func(s *natsconf.Server) { s.Cluster.TLS = &natsconf.TLS{CertFile: "/c", KeyFile: "/k", CAFile: "/a"} },
 	} {
 		if got := RestartSettings(testServer(t, 3, edit)); got != base {
 			t.Errorf("%s is reloadable but changes the restart settings:\n%s", name, got)
@@ -138,6 +142,7 @@ func TestRestartSettings(t *testing.T) {
 		"cluster port":     func(s *natsconf.Server) { s.Cluster.Port = 4249 },
 		"cluster name":     func(s *natsconf.Server) { s.Cluster.Name = "C2" },
 		"no_auth_user":     func(s *natsconf.Server) { s.NoAuthUser = "app" },
+		"https monitoring": func(s *natsconf.Server) { s.MonitorTLS = true },
 	} {
 		if got := RestartSettings(testServer(t, 3, edit)); got == base {
 			t.Errorf("%s needs a restart but leaves the restart settings unchanged", name)
@@ -156,9 +161,11 @@ func TestPayloadRoundTrip(t *testing.T) {
 		{Config: "a: 1\n", Routes: "routes: []\n", Unit: "[Unit]\n", RestartSettings: "x=\"1\"\n"},
 		{Config: "single\n", Unit: "u", RestartSettings: "s"},
 		{Config: "weird ' \" $ ` \\ \n\x00 bytes", Routes: "r", Unit: "u", RestartSettings: "s"},
+		{Config: "c", Unit: "u", RestartSettings: "s", TLSCert: "cert", TLSKey: "key"},
+		{Config: "c", Routes: "r", Unit: "u", RestartSettings: "s", TLSCert: "cert", TLSKey: "key", TLSCA: "ca"},
 	} {
 		p := EncodePayload(f)
-		if strings.Count(p, "\n") != 3+boolInt(f.Routes != "") {
+		if strings.Count(p, "\n") != 3+boolInt(f.Routes != "")+boolInt(f.TLSCert != "")+boolInt(f.TLSKey != "")+boolInt(f.TLSCA != "") {
 			t.Errorf("payload has %d lines:\n%s", strings.Count(p, "\n"), p)
 		}
 		back, err := DecodePayload(p)

@@ -29,4 +29,3 @@ if ! getent passwd "$SERVICE_USER" >/dev/null; then
 fi
 install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$CONFIG_DIR"
 install -d -m 0700 -o 0 -g 0 "$STATE_DIR"
-log "ready"

@@ -6,7 +6,7 @@ trap 'rm -rf "$work"' EXIT
 while IFS=' ' read -r key data || [ -n "${key-}" ]; do
 	case $key in
 	'') continue ;;
-	nats.conf | routes.conf | unit | restart-settings) ;;
+	nats.conf | routes.conf | unit | restart-settings | tls-cert | tls-key | tls-ca) ;;
 	*) die "unexpected entry \"$key\" on stdin" ;;
 	esac
 	printf '%s' "$data" | base64 -d >"$work/$key" 2>/dev/null || die "entry $key on stdin is not base64"
@@ -15,10 +15,26 @@ done
 for key in nats.conf unit restart-settings; do
 	[ -f "$work/$key" ] || die "stdin lacks $key"
 done
+# TLS: the certificate and its key come together; the CA only with them.
+# They are staged under the names nats.conf gives them in $CONFIG_DIR/tls.
+if [ -f "$work/tls-cert" ] || [ -f "$work/tls-key" ] || [ -f "$work/tls-ca" ]; then
+	if [ ! -f "$work/tls-cert" ] || [ ! -f "$work/tls-key" ]; then
+		die "stdin has TLS files but lacks tls-cert or tls-key"
+	fi
+	mkdir -m 0700 "$work/tls"
+	mv "$work/tls-cert" "$work/tls/cert.pem"
+	mv "$work/tls-key" "$work/tls/key.pem"
+	if [ -f "$work/tls-ca" ]; then mv "$work/tls-ca" "$work/tls/ca.pem"; fi
+fi
 
 # The installed binary (the one that will run it) must accept the config.
+# nats.conf names the TLS files by their final paths, which may not exist
+# yet or hold the old ones: the check reads a copy that names the staged files.
 if [ -x "$BIN" ]; then
-	out=$("$BIN" -t -c "$work/nats.conf" 2>&1) ||
+	conf=$(<"$work/nats.conf")
+	final="\"$CONFIG_DIR/tls/" staged="\"$work/tls/"
+	printf '%s\n' "${conf//"$final"/"$staged"}" >"$work/nats.check.conf"
+	out=$("$BIN" -t -c "$work/nats.check.conf" 2>&1) ||
 		die "nats-server rejects the new configuration, which was not installed: $out"
 fi
 
@@ -37,7 +53,25 @@ put() {
 }
 root=$(id -un 0)
 rootgroup=$(getent group 0 | cut -d: -f1)
+# The TLS files are in place before the nats.conf that names them. The
+# private key is readable by the service user only.
+tls_dir=$CONFIG_DIR/tls
+if [ -d "$work/tls" ]; then
+	install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$tls_dir"
+	put "$work/tls/cert.pem" "$tls_dir/cert.pem" 0644 "$root" "$rootgroup"
+	put "$work/tls/key.pem" "$tls_dir/key.pem" 0600 "$SERVICE_USER" "$SERVICE_GROUP"
+	if [ -f "$work/tls/ca.pem" ]; then
+		put "$work/tls/ca.pem" "$tls_dir/ca.pem" 0644 "$root" "$rootgroup"
+	elif [ -e "$tls_dir/ca.pem" ]; then
+		rm -f "$tls_dir/ca.pem"
+		changed+=" $tls_dir/ca.pem(removed)"
+	fi
+fi
 put "$work/nats.conf" "$CONFIG_DIR/nats.conf" 0640 "$root" "$SERVICE_GROUP"
+if [ ! -d "$work/tls" ] && [ -e "$tls_dir" ]; then
+	rm -rf "$tls_dir"
+	changed+=" $tls_dir(removed)"
+fi
 if [ -f "$work/routes.conf" ]; then
 	put "$work/routes.conf" "$CONFIG_DIR/routes.conf" 0600 "$SERVICE_USER" "$SERVICE_GROUP"
 elif [ -e "$CONFIG_DIR/routes.conf" ]; then

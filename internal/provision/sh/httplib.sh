@@ -1,8 +1,18 @@
 # --- lib: monitoring endpoint ------------------------------------------------
 # http_get PATH prints the body of http://127.0.0.1:MONITOR_PORT/PATH and
 # succeeds only on HTTP 200. It speaks HTTP/1.0 over bash's /dev/tcp, so it
-# needs neither curl nor wget (minimal images have neither).
+# needs neither curl nor wget (minimal images have neither). With HTTPS
+# monitoring (MONITOR_TLS=1) it needs curl: the server's own certificate is
+# not checked, as the request goes over loopback to the server itself and
+# the certificate need not name 127.0.0.1.
 http_get() (
+	if [ "${MONITOR_TLS:-0}" = 1 ]; then
+		command -v curl >/dev/null 2>&1 || { echo "curl is needed for HTTPS monitoring and is missing"; exit 1; }
+		out=$(curl -sS --insecure --max-time 10 -w '\n%{http_code}' "https://127.0.0.1:$MONITOR_PORT$1" 2>&1) || exit 1
+		printf '%s\n' "${out%$'\n'*}"
+		[ "${out##*$'\n'}" = 200 ]
+		exit
+	fi
 	{ exec 3<>"/dev/tcp/127.0.0.1/$MONITOR_PORT"; } 2>/dev/null || exit 1
 	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
 	IFS= read -r -t 10 status <&3 || exit 1

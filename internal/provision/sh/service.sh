@@ -11,6 +11,12 @@ fingerprint() {
 }
 restart_fp=$(fingerprint "$BIN" "$UNIT_PATH" "$STATE_DIR/restart-settings")
 reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf")
+# A new TLS certificate or key is applied by a reload too (nats.conf names
+# only their paths). Nodes without TLS keep the fingerprint they had.
+if [ -d "$CONFIG_DIR/tls" ]; then
+	reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf" \
+		"$CONFIG_DIR/tls/cert.pem" "$CONFIG_DIR/tls/key.pem" "$CONFIG_DIR/tls/ca.pem")
+fi
 applied_restart="" applied_reload=""
 if [ -f "$STATE_DIR/applied" ]; then
 	while IFS='=' read -r key val; do

@@ -12,6 +12,7 @@ UNIT_PATH='/etc/systemd/system/natsd.service'
 CONFIG_DIR='/etc/nats'
 STATE_DIR='/var/lib/natsnest'
 MONITOR_PORT='8222'
+MONITOR_TLS='0'
 START_TIMEOUT='120'
 ROLL_TIMEOUT='600'
 RELOAD_TIMEOUT='20'
@@ -27,8 +28,18 @@ die() {
 # --- lib: monitoring endpoint ------------------------------------------------
 # http_get PATH prints the body of http://127.0.0.1:MONITOR_PORT/PATH and
 # succeeds only on HTTP 200. It speaks HTTP/1.0 over bash's /dev/tcp, so it
-# needs neither curl nor wget (minimal images have neither).
+# needs neither curl nor wget (minimal images have neither). With HTTPS
+# monitoring (MONITOR_TLS=1) it needs curl: the server's own certificate is
+# not checked, as the request goes over loopback to the server itself and
+# the certificate need not name 127.0.0.1.
 http_get() (
+	if [ "${MONITOR_TLS:-0}" = 1 ]; then
+		command -v curl >/dev/null 2>&1 || { echo "curl is needed for HTTPS monitoring and is missing"; exit 1; }
+		out=$(curl -sS --insecure --max-time 10 -w '\n%{http_code}' "https://127.0.0.1:$MONITOR_PORT$1" 2>&1) || exit 1
+		printf '%s\n' "${out%$'\n'*}"
+		[ "${out##*$'\n'}" = 200 ]
+		exit
+	fi
 	{ exec 3<>"/dev/tcp/127.0.0.1/$MONITOR_PORT"; } 2>/dev/null || exit 1
 	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
 	IFS= read -r -t 10 status <&3 || exit 1
@@ -82,6 +93,12 @@ fingerprint() {
 }
 restart_fp=$(fingerprint "$BIN" "$UNIT_PATH" "$STATE_DIR/restart-settings")
 reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf")
+# A new TLS certificate or key is applied by a reload too (nats.conf names
+# only their paths). Nodes without TLS keep the fingerprint they had.
+if [ -d "$CONFIG_DIR/tls" ]; then
+	reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf" \
+		"$CONFIG_DIR/tls/cert.pem" "$CONFIG_DIR/tls/key.pem" "$CONFIG_DIR/tls/ca.pem")
+fi
 applied_restart="" applied_reload=""
 if [ -f "$STATE_DIR/applied" ]; then
 	while IFS='=' read -r key val; do

@@ -1,0 +1,157 @@
+#!/bin/bash
+# natsnest service step: start, restart or reload natsd as needed, then wait for /healthz.
+# Rendered by natsnest; runs as root; safe to run again.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+STEP='service'
+SERVICE='natsd'
+BIN='/usr/local/bin/nats-server'
+UNIT_PATH='/etc/systemd/system/natsd.service'
+CONFIG_DIR='/etc/nats'
+STATE_DIR='/var/lib/natsnest'
+MONITOR_PORT='8222'
+MONITOR_TLS='1'
+START_TIMEOUT='120'
+ROLL_TIMEOUT='600'
+RELOAD_TIMEOUT='20'
+
+# --- lib: messages -------------------------------------------------------
+log() { printf 'natsnest %s: %s\n' "$STEP" "$*"; }
+warn() { printf 'natsnest %s: warning: %s\n' "$STEP" "$*" >&2; }
+die() {
+	printf 'natsnest %s: error: %s\n' "$STEP" "$*" >&2
+	exit 1
+}
+
+# --- lib: monitoring endpoint ------------------------------------------------
+# http_get PATH prints the body of http://127.0.0.1:MONITOR_PORT/PATH and
+# succeeds only on HTTP 200. It speaks HTTP/1.0 over bash's /dev/tcp, so it
+# needs neither curl nor wget (minimal images have neither). With HTTPS
+# monitoring (MONITOR_TLS=1) it needs curl: the server's own certificate is
+# not checked, as the request goes over loopback to the server itself and
+# the certificate need not name 127.0.0.1.
+http_get() (
+	if [ "${MONITOR_TLS:-0}" = 1 ]; then
+		command -v curl >/dev/null 2>&1 || { echo "curl is needed for HTTPS monitoring and is missing"; exit 1; }
+		out=$(curl -sS --insecure --max-time 10 -w '\n%{http_code}' "https://127.0.0.1:$MONITOR_PORT$1" 2>&1) || exit 1
+		printf '%s\n' "${out%$'\n'*}"
+		[ "${out##*$'\n'}" = 200 ]
+		exit
+	fi
+	{ exec 3<>"/dev/tcp/127.0.0.1/$MONITOR_PORT"; } 2>/dev/null || exit 1
+	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
+	IFS= read -r -t 10 status <&3 || exit 1
+	while IFS= read -r -t 10 line <&3; do
+		if [ -z "$line" ] || [ "$line" = $'\r' ]; then break; fi
+	done
+	body=""
+	while IFS= read -r -t 10 line <&3 || [ -n "$line" ]; do
+		body+=$line$'\n'
+		line=""
+	done
+	printf '%s' "$body"
+	case $status in "HTTP/1."?" 200"*) exit 0 ;; esac
+	exit 1
+)
+
+# wait_healthz QUERY SECONDS waits until /healthz?QUERY answers 200, or
+# prints the last answer and the service's journal and fails.
+wait_healthz() {
+	local query=$1 limit=$2 deadline body=""
+	deadline=$((SECONDS + limit))
+	while :; do
+		if body=$(http_get "/healthz$query"); then
+			log "natsd answers /healthz$query"
+			return 0
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then break; fi
+		sleep 2
+	done
+	warn "natsd did not answer /healthz$query within ${limit}s; last answer: ${body:-none}"
+	journalctl -u "$SERVICE" -n 50 --no-pager >&2 || true
+	die "natsd is not healthy"
+}
+
+# config_load_time prints when the running server last loaded its
+# configuration (from /varz), or nothing when it cannot tell.
+config_load_time() {
+	http_get /varz | sed -n 's/^[[:space:]]*"config_load_time":[[:space:]]*"\([^"]*\)".*/\1/p' || true
+}
+
+# --- service: start, restart, reload or nothing, then health --------------
+# What the running server was started with is recorded as two fingerprints:
+# "restart" over the binary, the unit and the settings a reload cannot apply,
+# "reload" over nats.conf and routes.conf. Only a change restarts; a second
+# run on an unchanged node does nothing.
+fingerprint() {
+	local f
+	for f in "$@"; do
+		if [ -f "$f" ]; then sha256sum <"$f"; else printf 'absent\n'; fi
+	done | sha256sum | cut -d' ' -f1
+}
+restart_fp=$(fingerprint "$BIN" "$UNIT_PATH" "$STATE_DIR/restart-settings")
+reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf")
+# A new TLS certificate or key is applied by a reload too (nats.conf names
+# only their paths). Nodes without TLS keep the fingerprint they had.
+if [ -d "$CONFIG_DIR/tls" ]; then
+	reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf" \
+		"$CONFIG_DIR/tls/cert.pem" "$CONFIG_DIR/tls/key.pem" "$CONFIG_DIR/tls/ca.pem")
+fi
+applied_restart="" applied_reload=""
+if [ -f "$STATE_DIR/applied" ]; then
+	while IFS='=' read -r key val; do
+		case $key in
+		restart) applied_restart=$val ;;
+		reload) applied_reload=$val ;;
+		esac
+	done <"$STATE_DIR/applied"
+fi
+
+systemctl enable --quiet "$SERVICE"
+if ! systemctl is-active --quiet "$SERVICE"; then
+	# First start (or a server that is down): the other nodes may be
+	# starting too, so JetStream has no meta leader yet and the full
+	# /healthz would wait for one forever. The server itself being up is enough.
+	action=started
+	systemctl reset-failed "$SERVICE" 2>/dev/null || true
+	systemctl enable --now --quiet "$SERVICE"
+	wait_healthz "?js-server-only=true" "$START_TIMEOUT"
+elif [ "$restart_fp" != "$applied_restart" ]; then
+	# Rolling: the next node's service step waits for this one, and this one
+	# counts as back only when its streams and consumers are current.
+	action=restarted
+	systemctl restart "$SERVICE"
+	wait_healthz "" "$ROLL_TIMEOUT"
+elif [ "$reload_fp" != "$applied_reload" ]; then
+	action=reloaded
+	before=$(config_load_time)
+	systemctl reload "$SERVICE"
+	# A rejected reload reports nothing back; the server keeps its old
+	# config_load_time. Then restart, which applies the configuration.
+	reloaded=""
+	for ((i = 0; i < RELOAD_TIMEOUT; i++)); do
+		now=$(config_load_time)
+		if [ -n "$now" ] && [ "$now" != "$before" ]; then
+			reloaded=1
+			break
+		fi
+		sleep 1
+	done
+	if [ -z "$reloaded" ]; then
+		warn "natsd did not apply the reload (see its log below); restarting instead"
+		journalctl -u "$SERVICE" -n 20 --no-pager >&2 || true
+		action="restarted (reload rejected)"
+		systemctl restart "$SERVICE"
+		wait_healthz "" "$ROLL_TIMEOUT"
+	else
+		wait_healthz "?js-server-only=true" "$START_TIMEOUT"
+	fi
+else
+	action=unchanged
+	wait_healthz "?js-server-only=true" "$START_TIMEOUT"
+fi
+printf 'restart=%s\nreload=%s\n' "$restart_fp" "$reload_fp" >"$STATE_DIR/applied.new"
+mv -f "$STATE_DIR/applied.new" "$STATE_DIR/applied"
+log "natsd $action, main pid $(systemctl show --property MainPID --value "$SERVICE")"
