@@ -351,6 +351,9 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
+	if _, err := leaveCommands(ctx, name, s, a, services); err != nil {
+		return nil, err
+	}
 
 	o := a.ServerOptions
 	var private, public, names []pulumi.Input

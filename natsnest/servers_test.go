@@ -242,7 +242,8 @@ func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 	if !ok || comp.Type != ServersType {
 		t.Fatalf("component: %+v", comp)
 	}
-	if want := 2 + 3*len(svSteps); len(r.regs) != want {
+	// Each host's steps and its leave command (see dayops_test.go).
+	if want := 2 + 3*(len(svSteps)+1); len(r.regs) != want {
 		t.Errorf("%d resources, want %d: %v", len(r.regs), want, r.names())
 	}
 	for i := 1; i <= 3; i++ {
@@ -609,19 +610,28 @@ func hostSteps(steps ...string) func(hosts ...int) []string {
 func TestServersChangeReRunsOnlyAffectedSteps(t *testing.T) {
 	base := svArgs(t, 3)
 	configAndService := hostSteps("config", "service")
+	// The leave commands run nothing until they are deleted; their inputs
+	// (the peers' addresses, the admin's password on stdin, the connection)
+	// change with what they hold, which only updates their state.
+	leave := hostSteps("leave")
+	with := func(a, b []string) []string {
+		out := append(append([]string{}, a...), b...)
+		sort.Strings(out)
+		return out
+	}
 	for _, c := range []struct {
 		name string
 		edit func(*ServersArgs)
 		want []string
 	}{
-		{"admin password", func(a *ServersArgs) { a.AdminPassword = "Another-Admin-Password-42" }, configAndService(1, 2, 3)},
+		{"admin password", func(a *ServersArgs) { a.AdminPassword = "Another-Admin-Password-42" }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
 		{"application user", func(a *ServersArgs) {
 			a.Accounts = []Account{{Users: []User{{Name: "app", Password: svAppPassword}, {Name: "app2", Password: "app2-password-12"}}}}
 		}, configAndService(1, 2, 3)},
 		{"durability", func(a *ServersArgs) { a.Durability = DurabilityAlways }, configAndService(1, 2, 3)},
 		{"lame duck (unit)", func(a *ServersArgs) { a.LameDuckDuration = time.Minute }, configAndService(1, 2, 3)},
 		{"zone of one host", func(a *ServersArgs) { a.Hosts[1].Zone = "cn-hangzhou-j" }, configAndService(2)},
-		{"one host's private address (routes)", func(a *ServersArgs) { a.Hosts[2].PrivateAddress = pulumi.String("10.0.1.3") }, configAndService(1, 2, 3)},
+		{"one host's private address (routes)", func(a *ServersArgs) { a.Hosts[2].PrivateAddress = pulumi.String("10.0.1.3") }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
 		{"one host's disk", func(a *ServersArgs) { a.Hosts[0].DataDiskSerial = pulumi.String("d-bp1other000000000") }, hostSteps("disk")(1)},
 		{"one host's disk size", func(a *ServersArgs) { a.Hosts[0].DataDiskSize = pulumi.Int(80) }, hostSteps("disk")(1)},
 		{"binary", func(a *ServersArgs) {
@@ -629,7 +639,7 @@ func TestServersChangeReRunsOnlyAffectedSteps(t *testing.T) {
 		},
 			hostSteps("upload", "binary", "service")(1, 2, 3)},
 		{"one host replaced", func(a *ServersArgs) { a.Hosts[1].InstanceID = pulumi.String("i-new") }, hostSteps(svSteps...)(2)},
-		{"one host's SSH address", func(a *ServersArgs) { a.Hosts[1].Connect = pulumi.String("203.0.113.99") }, hostSteps(svSteps...)(2)},
+		{"one host's SSH address", func(a *ServersArgs) { a.Hosts[1].Connect = pulumi.String("203.0.113.99") }, with(hostSteps(svSteps...)(2), leave(2))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := changedSteps(t, base, c.edit); !reflect.DeepEqual(got, c.want) {
