@@ -45,10 +45,17 @@ const (
 	StoreDir = "/data/nats-storage"
 )
 
-// User is an application user, with a password.
+// User is an application user: Name with Password, or an NKEY.
 type User struct {
+	// Name and Password log in with a password: the name 1-64 letters,
+	// digits, '_', '.', '@' or '-', the password 12 to 72 characters. The
+	// nodes hold only its bcrypt hash.
 	Name     string
 	Password string
+	// NKey is the public NKEY ("U…") of a user who signs in with the
+	// matching seed, which natsnest never sees (the seed stays with the
+	// client). Not with Name and Password.
+	NKey string
 }
 
 // Account is an application account; its users share its streams.
@@ -93,6 +100,18 @@ type ServerOptions struct {
 	LameDuckGracePeriod time.Duration
 	// Tags are added to every node's server_tags, e.g. "env:prod".
 	Tags []string
+
+	// AllowAnonymous lets clients without credentials in, as a user of
+	// Accounts[0] (nats-server's no_auth_user) that natsnest adds for them.
+	//
+	// WARNING: this restores the seed's behaviour: anyone who reaches the
+	// client port can publish, subscribe and use JetStream in that
+	// account. Keep AllowedClientCIDRs narrow if you set it. Defaults to
+	// false: every client needs a user's credentials.
+	AllowAnonymous bool
+	// TLS, when set, requires TLS from every client, and optionally on
+	// routes and for monitoring. Defaults to nil: no TLS.
+	TLS *TLSArgs
 }
 
 // withDefaults returns a copy of o with every default applied; the one place defaults are set.
@@ -138,6 +157,10 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	}
 	o.Accounts = accounts
 	o.Tags = append([]string(nil), o.Tags...)
+	if o.TLS != nil {
+		t := *o.TLS
+		o.TLS = &t
+	}
 	return o
 }
 
@@ -173,6 +196,7 @@ func (o ServerOptions) validate(p *problems) {
 		p.add("StackSecret", "must be at least 16 characters (it derives bcrypt salts and the route password)")
 	}
 	users, accounts := map[string]bool{natsconf.DefaultAdminUser: true}, map[string]bool{}
+	nkeyUsers := map[string]bool{}
 	nUsers := 0
 	for i, a := range o.Accounts {
 		f := fmt.Sprintf("Accounts[%d]", i)
@@ -185,6 +209,17 @@ func (o ServerOptions) validate(p *problems) {
 		for j, u := range a.Users {
 			nUsers++
 			uf := fmt.Sprintf("%s.Users[%d]", f, j)
+			if u.NKey != "" {
+				if u.Name != "" || u.Password != "" {
+					p.add(uf, "an NKEY user has neither Name nor Password: set NKey, or Name and Password")
+				}
+				validateUserNKey(p, uf+".NKey", u.NKey)
+				if nkeyUsers[u.NKey] {
+					p.add(uf+".NKey", "NKEY is given twice")
+				}
+				nkeyUsers[u.NKey] = true
+				continue
+			}
 			if !userNameRE.MatchString(u.Name) {
 				p.add(uf+".Name", "%q must be 1-64 letters, digits, '_', '.', '@' or '-'", u.Name)
 			} else if users[u.Name] {
@@ -196,9 +231,13 @@ func (o ServerOptions) validate(p *problems) {
 			}
 		}
 	}
-	if nUsers == 0 {
+	switch {
+	case o.AllowAnonymous && len(o.Accounts) == 0:
+		p.add("Accounts", "AllowAnonymous needs an account for anonymous clients: they land in Accounts[0]")
+	case !o.AllowAnonymous && nUsers == 0:
 		p.add("Accounts", "at least one application user is required (anonymous access is off)")
 	}
+	validateTLS(p, o.TLS)
 	if o.MaxFileStore < 0 {
 		p.add("MaxFileStore", "must not be negative")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
@@ -38,6 +39,11 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 	if err != nil {
 		return nil, err
 	}
+	if len(a.Hosts) > 1 {
+		if bad := checkRouteNames(a.TLS, func(i int) string { return fmt.Sprintf("Hosts[%d] (%s)", i, a.Hosts[i].Name) }, privateAddrs); len(bad) > 0 {
+			return nil, fmt.Errorf("%w: TLS.Cert: %s", ErrInvalidArgs, strings.Join(bad, "; "))
+		}
+	}
 	files := make([]provision.NodeFiles, len(servers))
 	for i, s := range servers {
 		f, err := natsconf.RenderServerConfig(s)
@@ -49,6 +55,9 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 			return nil, err
 		}
 		files[i] = provision.NodeFiles{Config: f.Config, Routes: f.Routes, Unit: unit, RestartSettings: provision.RestartSettings(s)}
+		if t := a.TLS; t != nil {
+			files[i].TLSCert, files[i].TLSKey, files[i].TLSCA = t.Cert, t.Key, t.CA
+		}
 	}
 	return files, nil
 }
@@ -73,7 +82,7 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 	run := func(script string) pulumi.StringInput { return pulumi.String(provision.RemoteCommand(script, sudo)) }
 	scripts := map[string]string{}
 	var err error
-	if scripts[provision.StepBase], err = provision.BaseScript(layout, provision.BaseOptions{}); err != nil {
+	if scripts[provision.StepBase], err = provision.BaseScript(layout, provision.BaseOptions{KeysOnly: a.SSH.keysOnly()}); err != nil {
 		return nil, err
 	}
 	if scripts[provision.StepBinary], err = provision.BinaryScript(layout, bin.opts); err != nil {
@@ -82,7 +91,7 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 	if scripts[provision.StepConfig], err = provision.ConfigScript(layout); err != nil {
 		return nil, err
 	}
-	if scripts[provision.StepService], err = provision.ServiceScript(layout, provision.ServiceOptions{MonitorPort: a.MonitorPort}); err != nil {
+	if scripts[provision.StepService], err = provision.ServiceScript(layout, provision.ServiceOptions{MonitorPort: a.MonitorPort, MonitorTLS: a.TLS != nil && a.TLS.Monitoring}); err != nil {
 		return nil, err
 	}
 	// binaryKey names the binary the nodes run; the service step restarts

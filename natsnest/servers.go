@@ -96,6 +96,11 @@ type SSH struct {
 	// DialErrorLimit is how many failed dials are retried, to cover a first
 	// boot; -1 retries forever. Defaults to 100 (about 8 minutes).
 	DialErrorLimit int
+	// KeepPasswordLogin leaves sshd's password logins as they are. Without
+	// it, when provisioning logs in with PrivateKey and no Password, the
+	// base step switches password logins (and keyboard-interactive) off
+	// on every host, for every user. Defaults to false.
+	KeepPasswordLogin bool
 }
 
 // Binary says how the nats-server binary reaches the nodes.
@@ -268,6 +273,7 @@ func (a *ServersArgs) Validate() error {
 	if public != 0 && public != n {
 		p.add("Hosts", "%d of %d hosts have a PublicAddress: give every host one, or none", public, n)
 	}
+	d.validateRouteNames(&p)
 
 	s := d.SSH
 	if !sshUserRE.MatchString(s.User) {
@@ -375,7 +381,7 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 	endpoint := func(addrs []pulumi.Input) pulumi.StringOutput {
 		all := append(append([]any{}, done...), toAny(addrs)...)
 		return pulumi.All(all...).ApplyT(func(vs []any) string {
-			return joinURLs("nats", toStrings(vs[len(done):]), o.ClientPort)
+			return joinURLs(clientScheme(o), toStrings(vs[len(done):]), o.ClientPort)
 		}).(pulumi.StringOutput)
 	}
 	s.PrivateEndpoint = endpoint(private)
@@ -384,7 +390,7 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 		s.PublicEndpoint = endpoint(public)
 	}
 	s.MonitoringURLs = pulumi.All(toAny(private)...).ApplyT(func(vs []any) []string {
-		return strings.Split(joinURLs("http", toStrings(vs), o.MonitorPort), ",")
+		return strings.Split(joinURLs(monitorScheme(o), toStrings(vs), o.MonitorPort), ",")
 	}).(pulumi.StringArrayOutput)
 	s.ClusterName = pulumi.String(o.ClusterName).ToStringOutput()
 	s.NodeNames = pulumi.All(toAny(names)...).ApplyT(toStrings).(pulumi.StringArrayOutput)
@@ -423,10 +429,14 @@ func joinURLs(scheme string, hosts []string, port int) string {
 	return strings.Join(parts, ",")
 }
 
+// firstUser is the first user with a password (an NKEY user's seed is
+// not known here), or none.
 func firstUser(o ServerOptions) User {
 	for _, a := range o.Accounts {
-		if len(a.Users) > 0 {
-			return a.Users[0]
+		for _, u := range a.Users {
+			if u.NKey == "" {
+				return u
+			}
 		}
 	}
 	return User{}

@@ -469,7 +469,7 @@ func walkPlainStrings(v resource.PropertyValue, path string, f func(path, s stri
 		f(path, v.StringValue())
 		// The config step's payload is base64: look inside it too.
 		if p, err := provision.DecodePayload(v.StringValue()); err == nil {
-			f(path+"(decoded)", p.Config+p.Routes+p.Unit+p.RestartSettings)
+			f(path+"(decoded)", p.Config+p.Routes+p.Unit+p.RestartSettings+p.TLSCert+p.TLSKey+p.TLSCA)
 		}
 	case v.IsArray():
 		for i, e := range v.ArrayValue() {
@@ -485,11 +485,16 @@ func walkPlainStrings(v resource.PropertyValue, path string, f func(path, s stri
 func TestServersSecrets(t *testing.T) {
 	args := svArgs(t, 3)
 	args.SSH.Bastion = &Bastion{Host: pulumi.String("198.51.100.7"), Password: pulumi.String(svSSHPassword)}
+	// The TLS private key is a secret too.
+	pki := newPEMPKI(t)
+	args.TLS = pki.tls()
+	args.AllowAnonymous = true
+	secrets := append(append([]string{}, svSecrets...), keyMaterial(pki.Key))
 	r := svMustDeploy(t, args)
 	// No password, key or derived secret appears anywhere outside a secret.
 	for _, reg := range r.regs {
 		walkPlainStrings(resource.NewObjectProperty(reg.Inputs), reg.Name, func(path, s string) {
-			for _, secret := range svSecrets {
+			for _, secret := range secrets {
 				if strings.Contains(s, secret) {
 					t.Errorf("%s holds %q in plaintext", path, secret)
 				}
@@ -504,6 +509,9 @@ func TestServersSecrets(t *testing.T) {
 		f := r.payload(t, fmt.Sprintf("n%d", i))
 		if !strings.Contains(f.Routes, routePassword(svStackSecret)) {
 			t.Errorf("the secret payload lacks the route password the node dials with")
+		}
+		if f.TLSKey != pki.Key {
+			t.Errorf("the secret payload lacks the TLS key")
 		}
 		for _, s := range svSteps {
 			if v := r.input(t, host+s, "connection"); !v.IsSecret() {

@@ -29,10 +29,16 @@ func (o ServerOptions) serverTemplate(noAdvertise bool) natsconf.Server {
 	for i, a := range o.Accounts {
 		users := make([]natsconf.User, len(a.Users))
 		for j, u := range a.Users {
-			users[j] = natsconf.User{Name: u.Name, Password: u.Password}
+			users[j] = natsconf.User{Name: u.Name, Password: u.Password, NKey: u.NKey}
 		}
 		accounts[i] = natsconf.Account{Name: a.Name, JetStream: a.JetStream != nil && *a.JetStream, Users: users}
 	}
+	noAuthUser := ""
+	if o.AllowAnonymous && len(accounts) > 0 {
+		noAuthUser = anonymousNKey(o.StackSecret)
+		accounts[0].Users = append(accounts[0].Users, natsconf.User{NKey: noAuthUser})
+	}
+	clientTLS, routeTLS := tlsTemplate(o.TLS)
 	return natsconf.Server{
 		Host:                "0.0.0.0",
 		ClientPort:          o.ClientPort,
@@ -45,7 +51,10 @@ func (o ServerOptions) serverTemplate(noAdvertise bool) natsconf.Server {
 			User:     natsconf.DefaultAdminUser,
 			Password: o.AdminPassword,
 		},
-		Accounts: accounts,
+		Accounts:   accounts,
+		NoAuthUser: noAuthUser,
+		TLS:        clientTLS,
+		MonitorTLS: o.TLS != nil && o.TLS.Monitoring,
 		JetStream: natsconf.JetStream{
 			StoreDir:       StoreDir,
 			MaxFileStore:   o.MaxFileStore,
@@ -59,6 +68,7 @@ func (o ServerOptions) serverTemplate(noAdvertise bool) natsconf.Server {
 			User:        natsconf.DefaultRouteUser,
 			Password:    routePassword(o.StackSecret),
 			NoAdvertise: noAdvertise,
+			TLS:         routeTLS,
 		},
 		HashSeed: o.StackSecret,
 	}

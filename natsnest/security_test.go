@@ -1,0 +1,380 @@
+package natsnest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
+	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// pemPKI is a CA made by the test and what it issued, as PEM strings.
+type pemPKI struct {
+	CA, Cert, Key string
+	caCert        *x509.Certificate
+	caKey         *ecdsa.PrivateKey
+}
+
+type certSpec struct {
+	ips       []string
+	usage     []x509.ExtKeyUsage
+	notBefore time.Time
+	notAfter  time.Time
+}
+
+func pemOf(typ string, der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+}
+
+// newPEMPKI makes a CA and a server certificate valid for an hour, naming
+// 127.0.0.1 and 10.0.0.1-3 (svArgs' private addresses), for server and
+// client authentication.
+func newPEMPKI(t testing.TB) *pemPKI {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "natsnest test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	p := &pemPKI{CA: pemOf("CERTIFICATE", der), caCert: ca, caKey: key}
+	p.Cert, p.Key = p.issue(t, certSpec{ips: []string{"127.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"}})
+	return p
+}
+
+// issue signs a certificate with the CA; zero fields get the defaults.
+func (p *pemPKI) issue(t testing.TB, s certSpec) (cert, key string) {
+	t.Helper()
+	if s.usage == nil {
+		s.usage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	if s.notBefore.IsZero() {
+		s.notBefore = time.Now().Add(-time.Hour)
+	}
+	if s.notAfter.IsZero() {
+		s.notAfter = time.Now().Add(time.Hour)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "nats"},
+		NotBefore: s.notBefore, NotAfter: s.notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: s.usage, DNSNames: []string{"localhost"},
+	}
+	for _, ip := range s.ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(k)
+	return pemOf("CERTIFICATE", der), pemOf("PRIVATE KEY", kder)
+}
+
+func (p *pemPKI) tls() *TLSArgs {
+	return &TLSArgs{CA: p.CA, Cert: p.Cert, Key: p.Key, VerifyClients: true, Routes: true, Monitoring: true}
+}
+
+// keyMaterial is the base64 body of a PEM key: what must never appear
+// outside a secret.
+func keyMaterial(key string) string {
+	lines := strings.Split(strings.TrimSpace(key), "\n")
+	return strings.Join(lines[1:len(lines)-1], "\n")
+}
+
+// loadWithFiles loads a rendered config in nats-server's parser, with the
+// node's TLS paths pointed at the payload's files written to a temp dir.
+func loadWithFiles(t *testing.T, f provision.NodeFiles) *server.Options {
+	t.Helper()
+	dir := t.TempDir()
+	conf := f.Config
+	if f.TLSCert != "" {
+		tlsDir := filepath.Join(dir, "tls")
+		os.Mkdir(tlsDir, 0o700)
+		for name, content := range map[string]string{provision.TLSCertFile: f.TLSCert, provision.TLSKeyFile: f.TLSKey, provision.TLSCAFile: f.TLSCA} {
+			if content != "" {
+				os.WriteFile(filepath.Join(tlsDir, name), []byte(content), 0o600)
+			}
+		}
+		conf = strings.ReplaceAll(conf, `"`+provision.DefaultLayout().TLSDir()+"/", `"`+tlsDir+"/")
+	}
+	os.WriteFile(filepath.Join(dir, natsconf.ConfigFile), []byte(conf), 0o600)
+	if f.Routes != "" {
+		os.WriteFile(filepath.Join(dir, natsconf.RoutesFile), []byte(f.Routes), 0o600)
+	}
+	o, err := server.ProcessConfigFile(filepath.Join(dir, natsconf.ConfigFile))
+	if err != nil {
+		t.Fatalf("nats-server rejects the config: %v\n%s", err, conf)
+	}
+	return o
+}
+
+// TLS reaches every node: the PEMs in the config step's secret stdin, the
+// config naming them in /etc/nats/tls with client verification, route TLS
+// and HTTPS monitoring, the endpoints as tls:// and https://, and the
+// service step checking health over HTTPS.
+func TestServersTLS(t *testing.T) {
+	pki := newPEMPKI(t)
+	args := svArgs(t, 3)
+	args.TLS = pki.tls()
+	r := svMustDeploy(t, args)
+	for i := 1; i <= 3; i++ {
+		host := "n" + string(rune('0'+i))
+		f := r.payload(t, host)
+		if f.TLSCert != pki.Cert || f.TLSKey != pki.Key || f.TLSCA != pki.CA {
+			t.Fatalf("%s: the payload does not carry the TLS files", host)
+		}
+		for _, path := range []string{"/etc/nats/tls/cert.pem", "/etc/nats/tls/key.pem", "/etc/nats/tls/ca.pem"} {
+			if !strings.Contains(f.Config, `"`+path+`"`) {
+				t.Errorf("%s: nats.conf does not name %s", host, path)
+			}
+		}
+		o := loadWithFiles(t, f)
+		if o.TLSConfig == nil || o.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert || o.Cluster.TLSConfig == nil ||
+			o.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert || o.HTTPSPort != 8222 || o.HTTPPort != 0 {
+			t.Errorf("%s: client TLS %v, route TLS %v, https %d http %d", host, o.TLSConfig, o.Cluster.TLSConfig, o.HTTPSPort, o.HTTPPort)
+		}
+		if !strings.Contains(f.RestartSettings, `monitor_tls="true"`) {
+			t.Errorf("%s: switching to HTTPS monitoring does not restart", host)
+		}
+		if s := r.str(t, "nats-"+host+"-service", "create"); !strings.Contains(s, `MONITOR_TLS='\''1'\''`) {
+			t.Errorf("%s: the service step checks health over plain HTTP", host)
+		}
+	}
+	if got := r.outputs["privateEndpoint"].Value; got != "tls://10.0.0.1:4222,tls://10.0.0.2:4222,tls://10.0.0.3:4222" {
+		t.Errorf("privateEndpoint %v", got)
+	}
+	if got := fmt.Sprint(r.outputs["monitoringUrls"].Value); !strings.HasPrefix(got, "[https://10.0.0.1:8222 ") {
+		t.Errorf("monitoringUrls %v", got)
+	}
+
+	// Without TLS nothing of it is there, and a former TLS node gets an
+	// empty TLS set, which the config step turns into removing the files.
+	plain := svMustDeploy(t, svArgs(t, 3)).payload(t, "n1")
+	if plain.TLSCert != "" || strings.Contains(plain.Config, "tls") || strings.Contains(plain.RestartSettings, "monitor_tls") {
+		t.Errorf("TLS without TLSArgs:\n%s", plain.Config)
+	}
+}
+
+// Routes dial each node at its private address: with route TLS the
+// certificate must name each one, checked before deployment where the
+// address is known and when the configs are rendered where it is an output.
+func TestServersRouteTLSNamesEveryNode(t *testing.T) {
+	pki := newPEMPKI(t)
+	args := svArgs(t, 3)
+	args.TLS = pki.tls()
+	args.Hosts[2].PrivateAddress = pulumi.String("10.0.0.9")
+	err := args.Validate()
+	if err == nil || !strings.Contains(err.Error(), "TLS.Cert: Hosts[2].PrivateAddress: routes dial this node at 10.0.0.9") {
+		t.Fatalf("got %v", err)
+	}
+	// Without route TLS the certificate need not name the nodes.
+	args.TLS.Routes = false
+	if err := args.Validate(); err != nil {
+		t.Fatalf("client-only TLS: %v", err)
+	}
+	// An address that is an output is checked when rendered: the deployment
+	// fails instead of running a cluster whose routes never form.
+	args.TLS.Routes = true
+	args.Hosts[2].PrivateAddress = pulumi.String("10.0.0.9").ToStringOutput()
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		_, err := NewServers(ctx, "nats", args)
+		return err
+	}, pulumi.WithMocks("natsnest", "test", &svMocks{}))
+	if err == nil || !strings.Contains(err.Error(), "10.0.0.9, which TLS.Cert does not name") {
+		t.Fatalf("render-time check: %v", err)
+	}
+}
+
+// NKEY users and the anonymous opt-in, as nats-server reads them.
+func TestServersNKeyAndAnonymousUsers(t *testing.T) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	args := svArgs(t, 1)
+	args.Accounts[0].Users = append(args.Accounts[0].Users, User{NKey: pub})
+	r := svMustDeploy(t, args)
+	o := loadWithFiles(t, r.payload(t, "n1"))
+	if len(o.Nkeys) != 1 || o.Nkeys[0].Nkey != pub || o.Nkeys[0].Account.Name != "APP" {
+		t.Fatalf("NKEY user not in APP: %+v", o.Nkeys)
+	}
+	if o.NoAuthUser != "" {
+		t.Fatalf("no_auth_user %q without AllowAnonymous", o.NoAuthUser)
+	}
+
+	args.AllowAnonymous = true
+	r = svMustDeploy(t, args)
+	f := r.payload(t, "n1")
+	o = loadWithFiles(t, f)
+	anon := anonymousNKey(svStackSecret)
+	if o.NoAuthUser != anon || len(o.Nkeys) != 2 || o.Nkeys[1].Nkey != anon || o.Nkeys[1].Account.Name != "APP" {
+		t.Fatalf("no_auth_user %q, nkeys %+v with AllowAnonymous", o.NoAuthUser, o.Nkeys)
+	}
+	if anonymousNKey(svStackSecret) != anon || anonymousNKey("another-stack-secret") == anon {
+		t.Error("the anonymous user's key is not derived from the stack secret alone")
+	}
+	if !strings.Contains(f.RestartSettings, `no_auth_user="`+anon+`"`) {
+		t.Error("turning anonymous access on does not restart (nats-server does not reload no_auth_user)")
+	}
+	// The first user with a password is the context's, not the NKEY user.
+	args.Accounts[0].Users = []User{{NKey: pub}, {Name: "app", Password: svAppPassword}}
+	if u := firstUser(args.withDefaults().ServerOptions); u.Name != "app" {
+		t.Errorf("natsContext user %+v", u)
+	}
+}
+
+// With AllowAnonymous a client without credentials gets in, into the first
+// account, and cannot reach the system account; without it, it is refused.
+// Real nats-server, in this process, from the config natsnest renders.
+func TestAnonymousOptInOnARealServer(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		args := svArgs(t, 1)
+		args.AllowAnonymous = allow
+		files, err := renderNodeFiles(args.withDefaults(), []string{"127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := loadWithFiles(t, files[0])
+		o.Host, o.Port, o.HTTPPort, o.StoreDir = "127.0.0.1", -1, 0, t.TempDir()
+		o.NoSigs, o.NoLog = true, true
+		srv, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Start()
+		if !srv.ReadyForConnections(10 * time.Second) {
+			t.Fatal("not ready")
+		}
+		nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(0))
+		switch {
+		case !allow && err == nil:
+			nc.Close()
+			t.Error("an anonymous client connected without AllowAnonymous")
+		case allow && err != nil:
+			t.Errorf("AllowAnonymous: anonymous client refused: %v", err)
+		case allow:
+			if _, err := nc.Request("$SYS.REQ.SERVER.PING", nil, 300*time.Millisecond); err == nil {
+				t.Error("an anonymous client reached the system account")
+			}
+			// It lands in the first account: the application user hears it.
+			app, err := nats.Connect(srv.ClientURL(), nats.UserInfo("app", svAppPassword))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, _ := app.SubscribeSync("orders")
+			app.Flush()
+			nc.Publish("orders", []byte("from nobody"))
+			nc.Flush()
+			if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "from nobody" {
+				t.Errorf("the anonymous client's message did not reach the application account: %v", err)
+			}
+			app.Close()
+			nc.Close()
+		}
+		srv.Shutdown()
+	}
+}
+
+// Keys-only SSH: the base step switches password logins off when
+// provisioning logs in with a key alone, unless asked to keep them.
+func TestServersKeysOnlySSH(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*ServersArgs)
+		want string
+	}{
+		{"key", func(*ServersArgs) {}, "1"},
+		{"password", func(a *ServersArgs) { a.SSH = SSH{Password: pulumi.String(svSSHPassword)} }, "0"},
+		{"key and password", func(a *ServersArgs) { a.SSH.Password = pulumi.String(svSSHPassword) }, "0"},
+		{"key, kept", func(a *ServersArgs) { a.SSH.KeepPasswordLogin = true }, "0"},
+	} {
+		args := svArgs(t, 1)
+		c.edit(args)
+		r := svMustDeploy(t, args)
+		if s := r.str(t, "nats-n1-base", "create"); !strings.Contains(s, `KEYS_ONLY='\''`+c.want+`'\''`) {
+			t.Errorf("%s: base step lacks KEYS_ONLY=%s", c.name, c.want)
+		}
+	}
+}
+
+// The TLS validation reports every problem of the PEMs at once, and never
+// repeats a private key.
+func TestValidateTLSMaterial(t *testing.T) {
+	pki := newPEMPKI(t)
+	other := newPEMPKI(t)
+	expired, expiredKey := pki.issue(t, certSpec{notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Hour)})
+	future, futureKey := pki.issue(t, certSpec{notBefore: time.Now().Add(time.Hour), notAfter: time.Now().Add(2 * time.Hour)})
+	serverOnly, serverOnlyKey := pki.issue(t, certSpec{usage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}})
+	for _, c := range []struct {
+		name string
+		tls  TLSArgs
+		want []string // "" entries: valid
+	}{
+		{"valid", *pki.tls(), nil},
+		{"client TLS with a public CA's certificate", TLSArgs{Cert: pki.Cert, Key: pki.Key}, nil},
+		{"nothing", TLSArgs{}, []string{"TLS.Cert: is required", "TLS.Key: is required"}},
+		{"not PEM", TLSArgs{Cert: "hello", Key: pki.Key}, []string{"TLS.Cert: holds text that is not PEM"}},
+		{"key in the cert field", TLSArgs{Cert: pki.Key, Key: pki.Key}, []string{`TLS.Cert: PEM block 1 is a "PRIVATE KEY"`}},
+		{"garbage certificate", TLSArgs{Cert: pemOf("CERTIFICATE", []byte("junk")), Key: pki.Key}, []string{"TLS.Cert: PEM block 1 does not parse"}},
+		{"key of another certificate", TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: other.Key}, []string{"TLS.Key: does not go with TLS.Cert"}},
+		{"encrypted key", TLSArgs{Cert: pki.Cert, Key: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"}, []string{"TLS.Key: is encrypted"}},
+		{"other CA", TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pki.Key}, []string{"TLS.Cert: does not verify against TLS.CA"}},
+		{"CA is a leaf", TLSArgs{CA: other.Cert, Cert: pki.Cert, Key: pki.Key}, []string{"TLS.CA: certificate", "is not a CA"}},
+		{"expired", TLSArgs{CA: pki.CA, Cert: expired, Key: expiredKey}, []string{"TLS.Cert: expired on"}},
+		{"not yet valid", TLSArgs{CA: pki.CA, Cert: future, Key: futureKey}, []string{"TLS.Cert: is not valid before"}},
+		{"verify without CA", TLSArgs{Cert: pki.Cert, Key: pki.Key, VerifyClients: true}, []string{"TLS.CA: is required with VerifyClients"}},
+		{"routes without CA", TLSArgs{Cert: pki.Cert, Key: pki.Key, Routes: true}, []string{"TLS.CA: is required with Routes"}},
+		{"routes with a server-only certificate", TLSArgs{CA: pki.CA, Cert: serverOnly, Key: serverOnlyKey, Routes: true}, []string{"for client authentication (nodes dial routes with it)"}},
+		{"everything at once", TLSArgs{CA: "x", Cert: expired, Key: other.Key, Routes: true}, []string{"TLS.CA: holds text", "TLS.Cert: expired", "TLS.Key: does not go with"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p problems
+			tl := c.tls
+			validateTLS(&p, &tl)
+			err := p.err()
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatalf("valid TLS rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			for _, k := range []string{pki.Key, other.Key, expiredKey} {
+				if strings.Contains(err.Error(), keyMaterial(k)) {
+					t.Error("the error repeats a private key")
+				}
+			}
+		})
+	}
+}
