@@ -109,6 +109,26 @@ if [ -f "$STATE_DIR/applied" ]; then
 	done <"$STATE_DIR/applied"
 fi
 
+# The store limits are the restart settings a reload can raise. Raised
+# limits alone do not restart: the server applies them on a reload. Lowered,
+# set or unset ones do (provision.NeedsRestart is the same rule in Go).
+limit_lines='^jetstream\.max_\(file\|memory\)_store='
+limit() { sed -n "s/^jetstream\.$2=\"\([0-9]*\)\"\$/\1/p" "$1"; }
+only_limits_raised() {
+	local applied=$STATE_DIR/applied-settings next=$STATE_DIR/restart-settings key old new
+	[ -f "$applied" ] && [ -f "$next" ] || return 1
+	# The binary and the unit are as the server runs them...
+	[ "$(fingerprint "$BIN" "$UNIT_PATH" "$applied")" = "$applied_restart" ] || return 1
+	# ...and so is every setting but the limits...
+	[ "$(grep -v "$limit_lines" "$applied" || true)" = "$(grep -v "$limit_lines" "$next" || true)" ] || return 1
+	# ...and each limit is what it was, or was set and grew.
+	for key in max_file_store max_memory_store; do
+		old=$(limit "$applied" "$key") new=$(limit "$next" "$key")
+		if [ "$old" = "$new" ]; then continue; fi
+		if [ -z "$old" ] || [ -z "$new" ] || [ "$old" -le 0 ] || [ "$new" -le "$old" ]; then return 1; fi
+	done
+}
+
 systemctl enable --quiet "$SERVICE"
 if ! systemctl is-active --quiet "$SERVICE"; then
 	# First start (or a server that is down): the other nodes may be
@@ -118,7 +138,7 @@ if ! systemctl is-active --quiet "$SERVICE"; then
 	systemctl reset-failed "$SERVICE" 2>/dev/null || true
 	systemctl enable --now --quiet "$SERVICE"
 	wait_healthz "?js-server-only=true" "$START_TIMEOUT"
-elif [ "$restart_fp" != "$applied_restart" ]; then
+elif [ "$restart_fp" != "$applied_restart" ] && ! only_limits_raised; then
 	# Rolling: the next node's service step waits for this one, and this one
 	# counts as back only when its streams and consumers are current.
 	action=restarted
@@ -153,5 +173,9 @@ else
 	wait_healthz "?js-server-only=true" "$START_TIMEOUT"
 fi
 printf 'restart=%s\nreload=%s\n' "$restart_fp" "$reload_fp" >"$STATE_DIR/applied.new"
+if [ -f "$STATE_DIR/restart-settings" ]; then
+	cp -f "$STATE_DIR/restart-settings" "$STATE_DIR/applied-settings.new"
+	mv -f "$STATE_DIR/applied-settings.new" "$STATE_DIR/applied-settings"
+fi
 mv -f "$STATE_DIR/applied.new" "$STATE_DIR/applied"
 log "natsd $action, main pid $(systemctl show --property MainPID --value "$SERVICE")"
