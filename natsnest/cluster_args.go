@@ -170,9 +170,16 @@ type ClusterArgs struct {
 	// up and destroy. Required with PublicAccess and no Bastion (use the
 	// deploying machine's address, e.g. "203.0.113.7/32"). Defaults to VpcCIDR.
 	SSHCIDR string
-	// MonitoringCIDR may reach the monitoring port (healthz, varz).
-	// Defaults to VpcCIDR.
+	// MonitoringCIDR may reach the monitoring port (healthz, varz). It must
+	// lie in private address space (10/8, 172.16/12, 192.168/16) unless
+	// AllowPublicMonitoring is set. Defaults to VpcCIDR.
 	MonitoringCIDR string
+	// AllowPublicMonitoring permits a MonitoringCIDR outside private
+	// address space, e.g. "0.0.0.0/0". The monitoring port has no
+	// authentication: whoever reaches it reads the servers' configuration,
+	// connections (with client addresses and user names), accounts and
+	// subjects. Defaults to false.
+	AllowPublicMonitoring bool
 
 	// ResourceTags are set on every resource that takes tags (VPC, vswitches,
 	// security group, instances and their system disks, data disks, EIPs).
@@ -410,7 +417,9 @@ func (a ClusterArgs) validate() error {
 		p.add("SSHCIDR", "is required with PublicAccess and no Bastion: the deploying machine's address, e.g. \"203.0.113.7/32\"")
 	}
 	if a.MonitoringCIDR != "" {
-		checkCIDR(&p, "MonitoringCIDR", a.MonitoringCIDR)
+		if pfx, ok := parseCIDR(&p, "MonitoringCIDR", a.MonitoringCIDR); ok && !isPrivate(pfx) && !a.AllowPublicMonitoring {
+			p.add("MonitoringCIDR", "%q reaches beyond private addresses, and monitoring has no authentication: use a private range, or set AllowPublicMonitoring", a.MonitoringCIDR)
+		}
 	}
 
 	if len(a.ResourceTags) > maxResourceTags {
@@ -435,7 +444,14 @@ func (a ClusterArgs) validate() error {
 	// The provisioning half validates what it owns (server options, binary,
 	// SSH, node names) with the very rules NewServers applies, so nothing
 	// fails there after cloud resources exist.
-	if err := a.serversArgsForValidation().Validate(); err != nil {
+	sa := a.serversArgsForValidation()
+	if a.TLS != nil && a.TLS.Routes {
+		p.add("TLS.Routes", "is not supported by Cluster: routes verify each node's certificate against its private address, which ECS assigns only at creation, so no certificate can name it in advance; use TLS for clients, or Servers with known addresses")
+		t := *a.TLS
+		t.Routes = false // reported once, here, not per placeholder address
+		sa.TLS = &t
+	}
+	if err := sa.Validate(); err != nil {
 		p = append(p, err)
 	}
 	return p.err()
