@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
@@ -267,9 +268,20 @@ func (o ServerOptions) validate(p *problems) {
 	if o.LameDuckGracePeriod < 0 || o.LameDuckGracePeriod >= o.LameDuckDuration {
 		p.add("LameDuckGracePeriod", "%s must be at least 0 and shorter than LameDuckDuration", o.LameDuckGracePeriod)
 	}
+	tags := map[string]bool{}
 	for i, t := range o.Tags {
-		if !tagRE.MatchString(t) {
-			p.add(fmt.Sprintf("Tags[%d]", i), "%q must be 1-128 letters, digits or _.:/=-", t)
+		f := fmt.Sprintf("Tags[%d]", i)
+		lt := strings.ToLower(t)
+		switch {
+		case !tagRE.MatchString(t):
+			p.add(f, "%q must be 1-128 letters, digits or _.:/=-", t)
+		case tags[lt]:
+			// nats-server lower-cases tags, and the renderer refuses the
+			// duplicate; say so before anything is deployed.
+			p.add(f, "%q is given twice (tags are case-insensitive)", t)
+		case strings.HasPrefix(lt, "az:"):
+			p.add(f, "%q: the az: tag is set from each host's zone (Host.Zone, ClusterArgs.Zones)", t)
 		}
+		tags[lt] = true
 	}
 }
