@@ -58,3 +58,9 @@ tidy:
 ## debootstrap and systemd-container when missing. E2E_RUN selects tests.
 e2e:
 	GO=$(GO) ./scripts/e2e.sh
+
+## bench: measure deploy critical path, JetStream throughput by durability,
+## failover and what a newcomer waits for; writes BENCHMARKS.md and
+## bench/throughput.png (under 15 minutes; BENCH_FLAGS=-only throughput etc.).
+bench:
+	GO=$(GO) $(GO) run ./bench $(BENCH_FLAGS)

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +82,15 @@ type Options struct {
 	ServerBinary string
 	// Logf receives progress lines; nil is silent.
 	Logf func(format string, args ...any)
+	// RenderConfig, when set, renders each node's files in place of
+	// natsconf.RenderServerConfig. It receives the Server natsnest would
+	// render for the node (name, host, ports, store directory, routes,
+	// credentials, durability), so a caller can run a configuration of its
+	// own on the same ports and store — the benchmark runs the seed's
+	// config this way. The monitoring port must stay enabled: readiness is
+	// /healthz. App and Admin credentials mean nothing to a config that
+	// does not define them.
+	RenderConfig func(s natsconf.Server) (natsconf.Files, error)
 }
 
 // Credentials are a user name and a plaintext password.
@@ -114,6 +124,8 @@ type Cluster struct {
 	app, admin Credentials
 	routePass  string
 	hashSeed   string
+
+	render func(natsconf.Server) (natsconf.Files, error)
 
 	mu      sync.Mutex
 	nodes   []*node
@@ -167,6 +179,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		admin:     Credentials{User: adminUser, Password: rand.Text()},
 		routePass: rand.Text(),
 		hashSeed:  rand.Text(),
+		render:    o.RenderConfig,
+	}
+	if c.render == nil {
+		c.render = natsconf.RenderServerConfig
 	}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
@@ -356,7 +372,7 @@ func (c *Cluster) configure(count int) error {
 		return fmt.Errorf("localcluster: %w", err)
 	}
 	for i, s := range servers {
-		files, err := natsconf.RenderServerConfig(s)
+		files, err := c.render(s)
 		if err != nil {
 			return fmt.Errorf("localcluster: rendering %s: %w", s.Name, err)
 		}
@@ -640,6 +656,50 @@ func (c *Cluster) Kill(i int) error {
 func kill(p *proc) {
 	p.cmd.Process.Kill()
 	<-p.done
+}
+
+// LameDuck stops node i the way a planned restart should (design.md §3):
+// it sends SIGUSR2, so the server enters lame duck mode — stops accepting
+// clients, hands its raft leaderships to other nodes, then closes its
+// clients spread over the lame duck duration — and waits for the process to
+// exit or ctx to end. StartNode starts it again.
+func (c *Cluster) LameDuck(ctx context.Context, i int) error {
+	if lameDuckSignal == nil {
+		return fmt.Errorf("localcluster: lame duck mode by signal is not supported on %s", runtime.GOOS)
+	}
+	return c.signalAndWait(ctx, i, lameDuckSignal, "lame duck (SIGUSR2)")
+}
+
+// Terminate sends node i SIGTERM, which nats-server answers by shutting
+// down at once, without lame duck — what `systemctl restart` does to the
+// seed's unit — and waits for the process to exit or ctx to end.
+func (c *Cluster) Terminate(ctx context.Context, i int) error {
+	return c.signalAndWait(ctx, i, syscall.SIGTERM, "terminate (SIGTERM)")
+}
+
+func (c *Cluster) signalAndWait(ctx context.Context, i int, sig os.Signal, what string) error {
+	c.mu.Lock()
+	n, err := c.node(i)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	p := n.proc
+	c.mu.Unlock()
+	if !p.running() {
+		return fmt.Errorf("localcluster: %s is not running", n.Name)
+	}
+	c.logf("localcluster: %s %s (pid %d)", what, n.Name, p.cmd.Process.Pid)
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("localcluster: signalling %s: %w", n.Name, err)
+	}
+	select {
+	case <-p.done:
+		c.logf("localcluster: %s exited", n.Name)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("localcluster: %s did not exit after %s: %w", n.Name, what, context.Cause(ctx))
+	}
 }
 
 // StartNode starts node i again — with the same configuration, ports and

@@ -2,7 +2,10 @@
 
 package localcluster
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // Nodes run in their own process group, so a Ctrl-C in the terminal reaches
 // only the program that owns the cluster, which then stops it. (Only Linux
@@ -10,3 +13,6 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// lameDuckSignal makes nats-server enter lame duck mode.
+var lameDuckSignal os.Signal = syscall.SIGUSR2

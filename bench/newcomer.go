@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
+	"github.com/natsnest/pulumi-natsnest/internal/version"
+)
+
+// coldBuildAllowance is what a cold nats-server build takes on the 2-core
+// machine BENCHMARKS.md was made on, with some margin.
+const coldBuildAllowance = 3 * time.Minute
+
+// CommandSample is one timed run of a command.
+type CommandSample struct {
+	Wall     time.Duration `json:"wall"`
+	ExitCode int           `json:"exitCode"`
+	// Tail is the end of the output when the command failed.
+	Tail string `json:"tail,omitempty"`
+}
+
+// CommandFigure is a command timed N times.
+type CommandFigure struct {
+	Key     string          `json:"key"`
+	Label   string          `json:"label"`
+	Command string          `json:"command"`
+	Caches  string          `json:"caches"` // what was warm or cold
+	Samples []CommandSample `json:"samples"`
+	// Skipped says why the command was not timed.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// NewcomerResult is what a newcomer waits for.
+type NewcomerResult struct {
+	Part
+	Figures []CommandFigure `json:"figures"`
+}
+
+func (e *env) runNewcomer(ctx context.Context) (*NewcomerResult, error) {
+	res := &NewcomerResult{Part: e.part("newcomer", e.runsOr(3))}
+	began := time.Now()
+	root, err := natsbin.ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	gobin := e.goCmd()
+	makeCmd := func(target string) []string { return []string{"make", "--no-print-directory", target, "GO=" + gobin} }
+
+	// make test once: it takes minutes, and its result is reported with
+	// its exit status (the checkout may hold other engineers' work).
+	res.Figures = append(res.Figures, e.timeCommand(ctx, root, CommandFigure{
+		Key: "make-test", Label: "`make test` (unit + local-cluster tiers, then fuzzing)", Command: "make test",
+		Caches: "warm Go build cache and module cache; tests run with -count=1, so no test result is cached",
+	}, 1, nil, makeCmd("test")...))
+
+	res.Figures = append(res.Figures, e.timeCommand(ctx, root, CommandFigure{
+		Key: "make-demo", Label: "`make demo` (the seed's walkthrough on a local 3-node cluster)", Command: "make demo",
+		Caches: "warm: the pinned nats-server binary is cached in .cache/bin, the demo's build in the Go build cache",
+	}, res.Runs, nil, makeCmd("demo")...))
+
+	// The nats-server build that the first `make demo` or `make test`
+	// pays: the same `go build` natsbin.Build runs, into a scratch
+	// directory so the shared cached binary is never touched.
+	scratch, err := os.MkdirTemp(e.storeRoot, "natsbuild-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	build := []string{gobin, "build", "-trimpath", "-o", filepath.Join(scratch, "nats-server"), version.NATSServerModule}
+	buildEnv := []string{"CGO_ENABLED=0", "GOOS=" + runtime.GOOS, "GOARCH=" + runtime.GOARCH}
+	res.Figures = append(res.Figures, e.timeCommand(ctx, root, CommandFigure{
+		Key: "build-warm", Label: "nats-server build, warm Go build cache (binary not cached)", Command: strings.Join(build[1:], " "),
+		Caches: "warm Go build cache: compiled packages reused, the binary linked",
+	}, res.Runs, buildEnv, build...))
+	coldFig := CommandFigure{
+		Key: "build-cold", Label: "nats-server build, cold Go build cache (first `make demo` on a fresh machine)", Command: "GOCACHE=<empty dir> " + strings.Join(build[1:], " "),
+		Caches: "empty GOCACHE; the module cache was warm, so no download is included",
+	}
+	switch left := time.Until(e.deadline); {
+	case !e.coldBuild:
+		coldFig.Skipped = "not measured: run with -cold-build"
+		res.Figures = append(res.Figures, coldFig)
+	case !e.deadline.IsZero() && left < coldBuildAllowance:
+		coldFig.Skipped = fmt.Sprintf("not measured in this run: %s of the %s budget (-budget) was left, and a cold build takes about %s here", fmtDur(left.Round(time.Second)), fmtDur(e.budget), fmtDur(coldBuildAllowance))
+		e.logf("newcomer: skipping the cold build: %s", coldFig.Skipped)
+		res.Figures = append(res.Figures, coldFig)
+	default:
+		cold := append(buildEnv, "GOCACHE="+filepath.Join(scratch, "gocache"))
+		res.Figures = append(res.Figures, e.timeCommand(ctx, root, coldFig, 1, cold, build...))
+	}
+
+	// What every later run pays: natsbin.Build finds the cached binary and
+	// checks it (build info and --version).
+	fig := CommandFigure{Key: "build-cached", Label: "nats-server from the cache (natsbin.Build with the binary in .cache/bin)", Command: "natsbin.Build",
+		Caches: "binary cached: checked, not rebuilt"}
+	for range res.Runs {
+		t0 := time.Now()
+		_, err := natsbin.Build(ctx, runtime.GOOS, runtime.GOARCH)
+		s := CommandSample{Wall: time.Since(t0)}
+		if err != nil {
+			s.ExitCode, s.Tail = 1, err.Error()
+		}
+		fig.Samples = append(fig.Samples, s)
+	}
+	res.Figures = append(res.Figures, fig)
+	res.Elapsed = time.Since(began)
+	return res, nil
+}
+
+// timeCommand runs argv in dir n times and records each wall time.
+func (e *env) timeCommand(ctx context.Context, dir string, fig CommandFigure, n int, env []string, argv ...string) CommandFigure {
+	for i := range n {
+		e.logf("newcomer: %s (run %d of %d)", fig.Command, i+1, n)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		t0 := time.Now()
+		err := cmd.Run()
+		s := CommandSample{Wall: time.Since(t0)}
+		if err != nil {
+			s.ExitCode = -1
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				s.ExitCode = ee.ExitCode()
+			}
+			s.Tail = tailLines(out.String(), 15)
+		}
+		e.logf("newcomer: %s took %s (exit %d)", fig.Command, fmtDur(s.Wall), s.ExitCode)
+		if s.ExitCode != 0 {
+			e.logf("newcomer: last lines:\n%s", s.Tail)
+		}
+		fig.Samples = append(fig.Samples, s)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fig
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// goCmd is the go command: $GO (which `make bench` sets to its $(GO)),
+// else go on $PATH, else the toolchain's own.
+func (e *env) goCmd() string {
+	name := os.Getenv("GO")
+	if name == "" {
+		name = "go"
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
