@@ -100,6 +100,8 @@ type Event struct {
 	Start, End     time.Duration // since the deployment began
 	Stdout, Stderr string
 	Err            error
+	// Script and Stdin are what a command ran with (for commands only).
+	Script, Stdin string
 }
 
 // Deployment is the result of one Deploy.
@@ -241,6 +243,8 @@ func (m *ExecMock) handle(args pulumi.MockResourceArgs, ev *Event, prev resource
 				}
 			}
 		}
+		ev.Script = script
+		ev.Stdin, _ = optString(in, "stdin")
 		stdout, stderr, err := m.runCommand(args, in, script, ev)
 		ev.Stdout, ev.Stderr = stdout, stderr
 		m.logExec(ev, err)
@@ -476,14 +480,16 @@ func (m *ExecMock) runCommand(args pulumi.MockResourceArgs, in resource.Property
 	if stdin != "" {
 		sess.Stdin = strings.NewReader(stdin)
 	}
-	var stdout, stderr, both bytes.Buffer
-	sess.Stdout = io.MultiWriter(&stdout, &both)
-	sess.Stderr = io.MultiWriter(&stderr, &both)
+	var stdout, stderr bytes.Buffer
+	sess.Stdout, sess.Stderr = &stdout, &stderr
 	err = sess.Run(script)
 	out, errOut := strings.TrimSuffix(stdout.String(), "\n"), strings.TrimSuffix(stderr.String(), "\n")
 	if err != nil {
-		return out, errOut, fmt.Errorf("%w: running %s on %s:\nstderr:\n%s\nstdout and stderr:\n%s",
-			err, abbreviate(script), host, errOut, both.String())
+		msg := fmt.Sprintf("%v: running %s on %s:\n%s", err, abbreviate(script), host, errOut)
+		if out != "" {
+			msg += "\nstdout (last lines):\n" + tailLines(out, 20)
+		}
+		return out, errOut, errors.New(msg)
 	}
 	return out, errOut, nil
 }
@@ -675,9 +681,12 @@ func (m *ExecMock) copyToRemote(in resource.PropertyMap, ev *Event) error {
 			return err
 		}
 		defer f.Close()
-		// sftp's Create: truncate or create with 0644 under the usual umask.
-		_, err = run("cat >"+q(dest), f)
-		return err
+		// sftp's Create: truncate or create with 0644 under the usual umask;
+		// like it, this does not create missing directories.
+		if _, err := run("cat >"+q(dest), f); err != nil {
+			return fmt.Errorf("failed to create remote file %s (the provider's SFTP creates no missing directories): %w", dest, err)
+		}
+		return nil
 	}
 	switch {
 	case src.IsAsset():
@@ -880,6 +889,14 @@ func abbreviate(s string) string {
 		return fmt.Sprintf("%q… (%d bytes)", first, len(s))
 	}
 	return fmt.Sprintf("%q", first)
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("… (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func firstLines(s string, n int) string {

@@ -421,8 +421,20 @@ func freePrefix() (netip.Prefix, error) {
 	return netip.Prefix{}, errors.New("no free /24 in 10.77.0.0/16 for the machines' bridge")
 }
 
+// KeepEnvVar, set to 1, keeps a failed test's machines running for
+// inspection (ssh -i <key> root@<addr> from the host; the key is logged);
+// the next run removes them.
+const KeepEnvVar = "NATSNEST_E2E_KEEP"
+
 func (f *Fleet) teardown() {
 	defer f.unlock()
+	if f.t.Failed() && os.Getenv(KeepEnvVar) == "1" {
+		key := filepath.Join(workRoot, "id_ed25519")
+		os.WriteFile(key, []byte(f.PrivateKeyPEM), 0o600)
+		f.t.Logf("machines: %s=1: keeping the machines for inspection (ssh -i %s root@<addr>: %s); the next run removes them",
+			KeepEnvVar, key, machineList(f))
+		return
+	}
 	if f.t.Failed() {
 		for _, m := range f.Machines {
 			if m.running() {
@@ -447,6 +459,14 @@ func (f *Fleet) teardown() {
 	if err := errors.Join(errs...); err != nil {
 		f.t.Errorf("machines: teardown: %v", err)
 	}
+}
+
+func machineList(f *Fleet) string {
+	var l []string
+	for _, m := range f.Machines {
+		l = append(l, m.Name+"="+m.Addr)
+	}
+	return strings.Join(l, " ")
 }
 
 func run(name string, args ...string) error {
