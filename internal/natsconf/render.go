@@ -256,10 +256,6 @@ func RenderServerConfig(s Server) (Files, error) {
 
 	var files Files
 	if c := s.Cluster; c != nil {
-		routeHash, err := hash("\x00cluster", c.User, c.Password)
-		if err != nil {
-			return Files{}, fieldErr("Cluster.Password", "%v", err)
-		}
 		w("\ncluster {\n")
 		w("  name: %s\n", quote(c.Name))
 		w("  listen: %s\n", quote(hostPort(c.Host, c.Port)))
@@ -269,13 +265,16 @@ func RenderServerConfig(s Server) (Files, error) {
 		if c.TLS != nil {
 			w("  tls %s\n", renderTLS(c.TLS, "  "))
 		}
-		w("  authorization {\n    user: %s\n    password: %s\n  }\n", quote(c.User), quote(routeHash))
-		w("  # The routes carry the route password in plaintext, so they live in a file readable only by nats-server.\n")
+		w("  # The route credentials, in plaintext, and the routes live in a file readable only by nats-server.\n")
 		w("  include %s\n", quote(RoutesFile))
 		w("}\n")
 
 		var r strings.Builder
-		r.WriteString("# Routes to every node, rendered by natsnest. Secret: mode 0600.\n")
+		r.WriteString("# Route credentials and routes to every node, rendered by natsnest. Secret: mode 0600.\n")
+		// In plaintext, not a bcrypt hash: a server dials a peer it learns
+		// of from the others (an implicit route: a node being added or
+		// removed) with this password, and a hash would be refused.
+		fmt.Fprintf(&r, "authorization {\n  user: %s\n  password: %s\n}\n", quote(c.User), quote(c.Password))
 		r.WriteString("routes: [\n")
 		for _, rt := range c.Routes {
 			u := url.URL{Scheme: "nats-route", User: url.UserPassword(c.User, c.Password), Host: hostPort(rt.Host, rt.Port)}
