@@ -21,8 +21,8 @@ const StepLeave = "leave"
 type LeaveOptions struct {
 	// ServerName is this node's server_name, the peer to remove.
 	ServerName string
-	// ClientPort is this node's client port; the script first asks its
-	// own server, on loopback.
+	// ClientPort is this node's client port: the script asks its own
+	// server, on loopback, when no peer answers.
 	ClientPort int
 	// Route is this node's route address, "host:port", as the other nodes'
 	// routes name it (and /varz's cluster.urls shows it).

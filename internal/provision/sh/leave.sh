@@ -40,7 +40,7 @@ connect_any() {
 
 # 1. Is this server leaving?
 connected=""
-if ! connect_any "$SELF_CLIENT" $PEERS; then
+if ! connect_any $PEERS "$SELF_CLIENT"; then
 	warn "no server of the cluster answers; $SERVER_NAME is left as it is (remove it from JetStream by hand if it leaves: nats server raft peer-remove $SERVER_NAME)"
 	exit 0
 fi
