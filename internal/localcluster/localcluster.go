@@ -130,6 +130,10 @@ type Cluster struct {
 	mu      sync.Mutex
 	nodes   []*node
 	stopped bool
+	// template and specs (one per node, removed ones included) are what
+	// the nodes' files are rendered from; see ops.go.
+	template natsconf.Server
+	specs    []natsconf.Node
 }
 
 type node struct {
@@ -137,7 +141,9 @@ type node struct {
 	dir       string
 	logPath   string
 	routePort int
-	proc      *proc // nil until started; the last process otherwise
+	proc      *proc           // nil until started; the last process otherwise
+	server    natsconf.Server // what its files were last rendered from
+	removed   bool            // taken out of the cluster (RemoveNodes)
 }
 
 type proc struct {
@@ -395,6 +401,10 @@ func (c *Cluster) configure(count int) error {
 	}
 	c.mu.Lock()
 	c.nodes = nodes
+	c.template, c.specs = template, specs
+	for i, s := range servers {
+		nodes[i].server = s
+	}
 	c.mu.Unlock()
 	return nil
 }
