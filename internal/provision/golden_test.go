@@ -47,6 +47,7 @@ func artifacts(t *testing.T) []artifact {
 		{"config.sh", must(ConfigScript(l)), true},
 		{"service.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222})), true},
 		{"service-https.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222, MonitorTLS: true})), true},
+		{"leave.sh", must(LeaveScript(l, LeaveOptions{ServerName: "n2", ClientPort: 4222, Route: "10.0.0.2:4248", Peers: []string{"10.0.0.1:4222", "10.0.0.3:4222"}})), true},
 	}
 }
 

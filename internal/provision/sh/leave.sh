@@ -24,7 +24,8 @@ while IFS=' ' read -r key data || [ -n "${key-}" ]; do
 	esac
 	key=""
 done
-[ -n "$NATS_USER" ] && [ -n "$NATS_PASS" ] || die "stdin lacks the admin's user and password"
+if [ -z "$NATS_USER" ] || [ -z "$NATS_PASS" ]; then die "stdin lacks the admin's user and password"; fi
+read -r -a peers <<<"$PEERS"
 
 # connect_any ADDR... logs in to the first server that answers.
 connect_any() {
@@ -40,7 +41,7 @@ connect_any() {
 
 # 1. Is this server leaving?
 connected=""
-if ! connect_any $PEERS "$SELF_CLIENT"; then
+if ! connect_any "${peers[@]}" "$SELF_CLIENT"; then
 	warn "no server of the cluster answers; $SERVER_NAME is left as it is (remove it from JetStream by hand if it leaves: nats server raft peer-remove $SERVER_NAME)"
 	exit 0
 fi
@@ -50,7 +51,7 @@ while IFS= read -r reply; do
 	if [ -z "$name" ] || [ "$name" = "$SERVER_NAME" ]; then continue; fi
 	others=$((others + 1))
 	if [[ $reply == *"\"$SELF_ROUTE\""* ]]; then routing=$((routing + 1)); fi
-done < <(nats_request '$SYS.REQ.SERVER.PING.VARZ' '' "$ASK_SECONDS" || true)
+done < <(nats_request "\$SYS.REQ.SERVER.PING.VARZ" '' "$ASK_SECONDS" || true)
 nats_close
 if [ "$others" -eq 0 ]; then
 	warn "no other server answered through $connected; $SERVER_NAME is left as it is"
@@ -74,8 +75,8 @@ log "natsd stopped and disabled"
 deadline=$((SECONDS + REMOVE_TIMEOUT))
 removed=""
 while [ "$SECONDS" -lt "$deadline" ]; do
-	if connect_any $PEERS; then
-		answer=$(nats_request '$JS.API.SERVER.REMOVE' "{\"peer\":$(json_string "$SERVER_NAME")}" 10 1 || true)
+	if connect_any "${peers[@]}"; then
+		answer=$(nats_request "\$JS.API.SERVER.REMOVE" "{\"peer\":$(json_string "$SERVER_NAME")}" 10 1 || true)
 		nats_close
 		case $answer in
 		*'"success":true'*)
@@ -101,8 +102,8 @@ deadline=$((SECONDS + HEALTHY_TIMEOUT))
 ok=0 last=""
 while [ "$SECONDS" -lt "$deadline" ]; do
 	replies="" bad=0 count=0
-	if connect_any $PEERS; then
-		replies=$(nats_request '$SYS.REQ.SERVER.PING.HEALTHZ' '' "$ASK_SECONDS" || true)
+	if connect_any "${peers[@]}"; then
+		replies=$(nats_request "\$SYS.REQ.SERVER.PING.HEALTHZ" '' "$ASK_SECONDS" || true)
 		nats_close
 	fi
 	while IFS= read -r reply; do

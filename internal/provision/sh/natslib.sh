@@ -49,7 +49,9 @@ nats_open() {
 		nats_close
 		return 1
 	fi
-	user=$(json_string "$NATS_USER") && pass=$(json_string "$NATS_PASS") || die "the credentials hold control characters"
+	if ! user=$(json_string "$NATS_USER") || ! pass=$(json_string "$NATS_PASS"); then
+		die "the credentials hold control characters"
+	fi
 	printf 'CONNECT {"verbose":false,"pedantic":false,"user":%s,"pass":%s,"name":"natsnest %s","lang":"bash","version":"1","protocol":1,"headers":false,"no_responders":false}\r\nPING\r\n' \
 		"$user" "$pass" "$STEP" >&3
 	while nats_line 5; do
