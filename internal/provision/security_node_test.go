@@ -402,3 +402,40 @@ func TestBaseStepWithRealSSHD(t *testing.T) {
 		})
 	}
 }
+
+// SECURITY.md states the unit's hardening and the sshd drop-in as they are
+// rendered: a change to either must update the threat model too.
+func TestSecurityMDMatchesWhatIsRendered(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "SECURITY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit, err := RenderUnit(UnitOptions{Layout: DefaultLayout(), LameDuckDuration: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checked int
+	for _, line := range strings.Split(unit, "\n") {
+		key, _, _ := strings.Cut(line, "=")
+		switch key {
+		case "User", "Group", "NoNewPrivileges", "ProtectSystem", "ReadWritePaths", "ProtectHome", "PrivateTmp", "PrivateDevices",
+			"ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups", "RestrictSUIDSGID", "LockPersonality", "UMask", "LimitNOFILE":
+			checked++
+			want := "`" + line + "`"
+			if key == "User" || key == "Group" {
+				want = "`" + strings.TrimPrefix(line, key+"=") + "`"
+			}
+			if !strings.Contains(string(doc), want) {
+				t.Errorf("SECURITY.md does not state %s", want)
+			}
+		}
+	}
+	if checked < 15 {
+		t.Errorf("only %d hardening settings in the unit", checked)
+	}
+	for _, want := range []string{"/etc/ssh/sshd_config.d/" + SSHDDropIn, "`" + DefaultLayout().TLSDir() + "`", "`" + DefaultLayout().StateDir + "`"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("SECURITY.md does not name %s", want)
+		}
+	}
+}
