@@ -34,7 +34,7 @@ type LeaveOptions struct {
 	// HealthyTimeout bounds the wait for every remaining server's health
 	// afterwards. Defaults to 10 minutes.
 	HealthyTimeout time.Duration
-	// HealthyRounds is how many health checks in a row, 2 seconds apart,
+	// HealthyRounds is how many health checks in a row, a second apart,
 	// must pass. Defaults to 3.
 	HealthyRounds int
 	// AskTime is how long the script collects the servers' answers to a

@@ -51,7 +51,7 @@ while IFS= read -r reply; do
 	if [ -z "$name" ] || [ "$name" = "$SERVER_NAME" ]; then continue; fi
 	others=$((others + 1))
 	if [[ $reply == *"\"$SELF_ROUTE\""* ]]; then routing=$((routing + 1)); fi
-done < <(nats_request "\$SYS.REQ.SERVER.PING.VARZ" '' "$ASK_SECONDS" || true)
+done < <(nats_request "\$SYS.REQ.SERVER.PING.VARZ" '' "$ASK_SECONDS" "$((${#peers[@]} + 1))" || true)
 nats_close
 if [ "$others" -eq 0 ]; then
 	warn "no other server answered through $connected; $SERVER_NAME is left as it is"
@@ -103,7 +103,7 @@ ok=0 last=""
 while [ "$SECONDS" -lt "$deadline" ]; do
 	replies="" bad=0 count=0
 	if connect_any "${peers[@]}"; then
-		replies=$(nats_request "\$SYS.REQ.SERVER.PING.HEALTHZ" '' "$ASK_SECONDS" || true)
+		replies=$(nats_request "\$SYS.REQ.SERVER.PING.HEALTHZ" '' "$ASK_SECONDS" "${#peers[@]}" || true)
 		nats_close
 	fi
 	while IFS= read -r reply; do
@@ -123,6 +123,6 @@ while [ "$SECONDS" -lt "$deadline" ]; do
 	else
 		ok=0
 	fi
-	sleep 2
+	sleep 1
 done
 die "the remaining servers were not all healthy within ${HEALTHY_TIMEOUT}s after $SERVER_NAME left; last answer: ${last:-none}"
