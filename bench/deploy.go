@@ -345,8 +345,14 @@ func (e *env) runDeploy(ctx context.Context) (*DeployResult, error) {
 			if r.Err != "" {
 				e.logf("deploy: round %d, %2d nodes: ERROR %s", round+1, n, r.Err)
 			} else {
-				e.logf("deploy: round %d, %2d nodes: wall %s, longest chain %s (%s scaled), program CPU %s, %d resources, %d in flight at most",
-					round+1, n, fmtDur(r.Wall), fmtDur(r.Chain), fmtDur(scaleDown(r.Chain, res.Scale)), fmtDur(r.CPU), r.Resources, r.MaxInFlight)
+				var worst pathStep
+				for _, st := range r.Measured {
+					if st.Lag > worst.Lag {
+						worst = st
+					}
+				}
+				e.logf("deploy: round %d, %2d nodes: wall %s, longest chain %s (%s scaled), program CPU %s, %d resources, %d in flight at most; longest wait %s before %s",
+					round+1, n, fmtDur(r.Wall), fmtDur(r.Chain), fmtDur(scaleDown(r.Chain, res.Scale)), fmtDur(r.CPU), r.Resources, r.MaxInFlight, fmtDur(worst.Lag), worst.Key)
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -36,7 +36,7 @@ import (
 )
 
 // Parts, in the order `make bench` runs them.
-var allParts = []string{"throughput", "failover", "deploy", "newcomer"}
+var allParts = []string{"throughput", "failover", "deploy", "newcomer", "coldbuild"}
 
 // Part is what every figure records about its run.
 type Part struct {
@@ -55,6 +55,7 @@ type Results struct {
 	Failover   *FailoverResult   `json:"failover,omitempty"`
 	Deploy     *DeployResult     `json:"deploy,omitempty"`
 	Newcomer   *NewcomerResult   `json:"newcomer,omitempty"`
+	ColdBuild  *NewcomerResult   `json:"coldBuild,omitempty"`
 	// LastRun is the latest invocation: which parts and how long.
 	LastRun *Invocation `json:"lastRun,omitempty"`
 }
@@ -62,6 +63,7 @@ type Results struct {
 // Invocation is one run of the bench command.
 type Invocation struct {
 	Parts   []string      `json:"parts"`
+	Skipped []string      `json:"skipped,omitempty"` // for lack of budget
 	Date    time.Time     `json:"date"`
 	Elapsed time.Duration `json:"elapsed"`
 }
@@ -72,7 +74,6 @@ type env struct {
 	window, latWindow time.Duration
 	deployScale       float64
 	deployNodeCounts  []int
-	coldBuild         bool
 	budget            time.Duration
 	deadline          time.Time // zero: no budget
 	storeRoot         string
@@ -106,11 +107,10 @@ func main() {
 		chart      = flag.String("chart", "bench/throughput.png", "the chart to write (PNG)")
 		results    = flag.String("results", "bench/results.json", "where results of every part are kept between runs")
 		dir        = flag.String("dir", "", "directory for the JetStream stores, on a real disk (default: $NATSNEST_CACHE/bench or <module>/.cache/bench)")
-		window     = flag.Duration("window", 2*time.Second, "throughput: how long each asynchronous publishing run lasts")
-		latWindow  = flag.Duration("latency-window", 1500*time.Millisecond, "throughput: how long each synchronous (latency) run lasts, at most 2000 publishes")
+		window     = flag.Duration("window", 1500*time.Millisecond, "throughput: how long each asynchronous publishing run lasts")
+		latWindow  = flag.Duration("latency-window", time.Second, "throughput: how long each synchronous (latency) run lasts, at most 2000 publishes")
 		scale      = flag.Float64("deploy-scale", 0.01, "deploy: factor applied to the assumed cloud latencies")
-		coldBuild  = flag.Bool("cold-build", true, "newcomer: also time a nats-server build with an empty Go build cache (~2 minutes)")
-		budget     = flag.Duration("budget", 14*time.Minute, "skip the cold build when less than about 3 minutes of this budget are left for it (0: no budget)")
+		budget     = flag.Duration("budget", 13*time.Minute, "time for this run (compiling bench comes on top): repeated newcomer runs stop, and the coldbuild part is skipped (keeping its last result), when they would not fit; 0: no budget")
 		renderOnly = flag.Bool("render-only", false, "measure nothing: rewrite the report and chart from the results file")
 		verbose    = flag.Bool("verbose", false, "also print the local cluster runner's progress")
 	)
@@ -118,7 +118,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *only, *runs, *out, *chart, *results, *dir, *window, *latWindow, *scale, *coldBuild, *budget, *renderOnly, *verbose); err != nil {
+	if err := run(ctx, *only, *runs, *out, *chart, *results, *dir, *window, *latWindow, *scale, *budget, *renderOnly, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		stop()
 		os.Exit(1)
@@ -126,7 +126,7 @@ func main() {
 }
 
 func run(ctx context.Context, only string, runs int, out, chart, resultsPath, dir string,
-	window, latWindow time.Duration, scale float64, coldBuild bool, budget time.Duration, renderOnly, verbose bool) error {
+	window, latWindow time.Duration, scale float64, budget time.Duration, renderOnly, verbose bool) error {
 	began := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
@@ -151,7 +151,7 @@ func run(ctx context.Context, only string, runs int, out, chart, resultsPath, di
 	}
 
 	e := &env{
-		runs: runs, window: window, latWindow: latWindow, deployScale: scale, coldBuild: coldBuild,
+		runs: runs, window: window, latWindow: latWindow, deployScale: scale,
 		logf: logf, vlogf: func(string, ...any) {},
 		deployNodeCounts: []int{1, 3, 5, 11},
 		budget:           budget,
@@ -194,6 +194,7 @@ func run(ctx context.Context, only string, runs int, out, chart, resultsPath, di
 		e.machine.CPUs, e.machine.CPUModel, e.machine.MemoryGiB, e.machine.Kernel, e.machine.GoVersion, e.machine.NATSServer, e.machine.LoadAvg)
 
 	var errs []error
+	var skipped []string
 	for _, p := range parts {
 		if ctx.Err() != nil {
 			break
@@ -222,6 +223,21 @@ func run(ctx context.Context, only string, runs int, out, chart, resultsPath, di
 			if r, err = e.runNewcomer(ctx); err == nil {
 				res.Newcomer = r
 			}
+		case "coldbuild":
+			if left := time.Until(e.deadline); !e.deadline.IsZero() && left < coldBuildAllowance {
+				msg := "not enough budget left"
+				if res.ColdBuild != nil {
+					msg += "; BENCHMARKS.md keeps the result of " + res.ColdBuild.Date.Format("2006-01-02 15:04 MST")
+				}
+				logf("bench: skipping part coldbuild: %s of the %s budget (-budget) left, a cold build takes up to %s here; %s. Measure it alone: go run ./bench -only coldbuild",
+					fmtDur(left.Round(time.Second)), fmtDur(e.budget), fmtDur(coldBuildAllowance), msg)
+				skipped = append(skipped, "coldbuild")
+				continue
+			}
+			var r *NewcomerResult
+			if r, err = e.runColdBuild(ctx); err == nil {
+				res.ColdBuild = r
+			}
 		}
 		if err != nil {
 			logf("bench: part %s failed after %s: %v", p, fmtDur(time.Since(t0)), err)
@@ -237,7 +253,7 @@ func run(ctx context.Context, only string, runs int, out, chart, resultsPath, di
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	res.LastRun = &Invocation{Parts: parts, Date: began.UTC(), Elapsed: time.Since(began)}
+	res.LastRun = &Invocation{Parts: parts, Skipped: skipped, Date: began.UTC(), Elapsed: time.Since(began)}
 	if err := saveResults(resultsPath, res); err != nil {
 		return err
 	}

@@ -28,7 +28,11 @@ func renderMarkdown(r *Results, chart string) string {
 		cpuPhrase(latestMachine(r)))
 	w("the load average at the start of each part is recorded with it. Trust the ratios more than the absolute numbers.\n\n")
 	if lr := r.LastRun; lr != nil {
-		w("Latest run: %s, parts %s, %s in total.\n\n", lr.Date.Format("2006-01-02 15:04 MST"), strings.Join(lr.Parts, ", "), fmtDur(lr.Elapsed))
+		w("Latest run: %s, parts %s, %s in total", lr.Date.Format("2006-01-02 15:04 MST"), strings.Join(lr.Parts, ", "), fmtDur(lr.Elapsed))
+		if len(lr.Skipped) > 0 {
+			w(" (skipped for lack of budget: %s)", strings.Join(lr.Skipped, ", "))
+		}
+		w(".\n\n")
 	}
 
 	if m := latestMachine(r); m != nil {
@@ -48,7 +52,7 @@ func renderMarkdown(r *Results, chart string) string {
 	renderDeploy(w, r.Deploy)
 	renderThroughput(w, r.Throughput, chart)
 	renderFailover(w, r.Failover)
-	renderNewcomer(w, r.Newcomer)
+	renderNewcomer(w, r.Newcomer, r.ColdBuild)
 	return b.String()
 }
 
@@ -252,7 +256,8 @@ func renderFailover(w writer, f *FailoverResult) {
 	w("\n(Each cell: the median, then every run's value in brackets.)\n\n")
 	w("Reading the restart rows: in nats-server v2.15.2 a plain SIGTERM also steps the node's raft leaders down before it shuts JetStream down (`Shutdown` calls `stepdownRaftNodes`), so for one publisher a planned restart costs about the same with or without lame duck. ")
 	w("What lame duck adds is for many clients: the node stops accepting new ones and spreads the disconnects of the ones it has over the lame duck duration instead of dropping them all at once, which a single publisher cannot show. ")
-	w("Its price is the node's downtime (**node back**): the grace period is waited out before the node exits.\n\n")
+	w("Its price is the node's downtime (**node back**): the grace period is waited out before the node exits. ")
+	w("A longest gap of about the attempt timeout (%s) is one publish that was in flight when its server closed the connection: it gets no answer, times out and is retried.\n\n", fmtDur(failoverAttemptTimeout))
 	if len(f.Configs) == 2 {
 		a, bb := f.Configs[1], f.Configs[0]
 		w("natsnest ÷ seed, same scenario, same round (median of per-round ratios; below 1 favours natsnest):\n\n")
@@ -303,29 +308,41 @@ func failoverRound(f *FailoverResult, config, scenario string) (first, gap, fail
 	return
 }
 
-func renderNewcomer(w writer, n *NewcomerResult) {
+func renderNewcomer(w writer, n, cold *NewcomerResult) {
 	if n == nil {
 		w("## 4. What a newcomer waits for\n\nNot measured yet: `go run ./bench -only newcomer`.\n\n")
+	} else {
+		partHeader(w, n.Part, "4. What a newcomer waits for")
+		w("Commands run as subprocesses from the module root, one after another. `make test` runs once (N = 1): it takes minutes. ")
+		w("Its wall time depends on what the other engineers' work in the checkout holds; the exit status is recorded with it.\n\n")
+		commandTable(w, n.Figures)
+	}
+	w("### 4a. The cold nats-server build\n\n")
+	if cold == nil {
+		w("Not measured yet: `go run ./bench -only coldbuild` (about 2-3 minutes here). `make bench` runs it last, and only when at least %s of its budget is left.\n\n", fmtDur(coldBuildAllowance))
 		return
 	}
-	partHeader(w, n.Part, "4. What a newcomer waits for")
-	w("Commands run as subprocesses from the module root, one after another.\n\n")
+	w("Measured %s; N = %d; load average at start %s. Reproduce: `%s`. ", cold.Date.Format("2006-01-02 15:04 MST"), cold.Runs, cold.Machine.LoadAvg, cold.Reproduce)
+	w("`make bench` runs this part last, and only when at least %s of its budget is left; otherwise this is the latest result measured alone.\n\n", fmtDur(coldBuildAllowance))
+	commandTable(w, cold.Figures)
+}
+
+func commandTable(w writer, figures []CommandFigure) {
 	w("| what | median wall time | runs (exit status) | caches |\n|---|--:|---|---|\n")
-	for _, f := range n.Figures {
-		if f.Skipped != "" {
-			w("| %s | — | %s | %s |\n", f.Label, f.Skipped, f.Caches)
-			continue
-		}
+	for _, f := range figures {
 		var walls []time.Duration
 		var runs []string
 		for _, s := range f.Samples {
 			walls = append(walls, s.Wall)
 			runs = append(runs, fmt.Sprintf("%s (%d)", fmtDur(s.Wall), s.ExitCode))
 		}
+		if f.Note != "" {
+			runs = append(runs, "— "+f.Note)
+		}
 		w("| %s | %s | %s | %s |\n", f.Label, fmtDur(medianDuration(walls)), strings.Join(runs, ", "), f.Caches)
 	}
 	w("\n")
-	for _, f := range n.Figures {
+	for _, f := range figures {
 		for i, s := range f.Samples {
 			if s.ExitCode != 0 {
 				w("`%s` run %d exited with status %d; its last lines:\n\n```\n%s\n```\n\n", f.Command, i+1, s.ExitCode, s.Tail)
@@ -337,7 +354,7 @@ func renderNewcomer(w writer, n *NewcomerResult) {
 
 func latestMachine(r *Results) *Machine {
 	var best *Part
-	for _, p := range []*Part{r.Throughput.part(), r.Failover.part(), r.Deploy.part(), r.Newcomer.part()} {
+	for _, p := range []*Part{r.Throughput.part(), r.Failover.part(), r.Deploy.part(), r.Newcomer.part(), r.ColdBuild.part()} {
 		if p != nil && (best == nil || p.Date.After(best.Date)) {
 			best = p
 		}

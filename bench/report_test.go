@@ -53,7 +53,11 @@ func sampleResults() *Results {
 		{Key: "make-test", Label: "`make test`", Command: "make test", Caches: "warm", Samples: []CommandSample{{Wall: 200 * time.Second}}},
 		{Key: "make-demo", Label: "`make demo`", Command: "make demo", Caches: "warm", Samples: []CommandSample{{Wall: 20 * time.Second}, {Wall: 30 * time.Second, ExitCode: 2, Tail: "FAIL here"}}},
 	}}
-	return &Results{Throughput: t, Failover: f, Deploy: d, Newcomer: n, LastRun: &Invocation{Parts: allParts, Date: date, Elapsed: 13 * time.Minute}}
+	cold := &NewcomerResult{Part: part("coldbuild"), Figures: []CommandFigure{
+		{Key: "build-cold", Label: "cold build", Command: "go build", Caches: "empty GOCACHE", Samples: []CommandSample{{Wall: 130 * time.Second}}},
+	}}
+	return &Results{Throughput: t, Failover: f, Deploy: d, Newcomer: n, ColdBuild: cold,
+		LastRun: &Invocation{Parts: allParts, Skipped: []string{"coldbuild"}, Date: date, Elapsed: 13 * time.Minute}}
 }
 
 func TestRenderMarkdown(t *testing.T) {
@@ -76,6 +80,8 @@ func TestRenderMarkdown(t *testing.T) {
 		"6.00 s [6.00 s, 6.00 s]",
 		"**11 nodes ÷ 3 nodes.** Longest chain", "**1.50×**", "misses the goal",
 		"`make demo` run 2 exited with status 2", "FAIL here",
+		"### 4a. The cold nats-server build", "| cold build | 2 min 10 s | 2 min 10 s (0) | empty GOCACHE |", "Reproduce: `go run ./bench -only coldbuild`",
+		"(skipped for lack of budget: coldbuild)",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
