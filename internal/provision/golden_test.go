@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,22 @@ func TestScriptsParse(t *testing.T) {
 		if n := len(RemoteCommand(a.text, true)); n > 100_000 {
 			t.Errorf("%s: command line of %d bytes is too long for one SSH exec", a.name, n)
 		}
+	}
+}
+
+// CopyToRemote uploads the binary over SFTP after the base step and cannot
+// create directories, so the base step must create the upload directory
+// (make e2e failed on real machines without this).
+func TestBaseStepCreatesUploadDir(t *testing.T) {
+	l := DefaultLayout()
+	script, err := BaseScript(l, BaseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(script, "\nUPLOAD_DIR="+ShellQuote(l.UploadDir)+"\n") {
+		t.Errorf("base script does not set UPLOAD_DIR to %s", l.UploadDir)
+	}
+	if !regexp.MustCompile(`(?m)^install -d .*"\$UPLOAD_DIR"$`).MatchString(script) {
+		t.Error("base script does not create $UPLOAD_DIR")
 	}
 }

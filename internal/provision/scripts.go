@@ -108,6 +108,7 @@ func baseVariables(l Layout, o BaseOptions) ([]variable, error) {
 		{"SERVICE_GROUP", l.Group},
 		{"CONFIG_DIR", l.ConfigDir},
 		{"STATE_DIR", l.StateDir},
+		{"UPLOAD_DIR", l.UploadDir},
 		{"CLOUD_INIT_TIMEOUT", seconds(cloudInitTimeout)},
 		{"KEYS_ONLY", boolFlag(o.KeysOnly)},
 		{"SSHD_CONFIG", o.SSHDConfig},

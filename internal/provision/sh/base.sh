@@ -29,3 +29,7 @@ if ! getent passwd "$SERVICE_USER" >/dev/null; then
 fi
 install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$CONFIG_DIR"
 install -d -m 0700 -o 0 -g 0 "$STATE_DIR"
+# The binary upload (CopyToRemote, over SFTP as the SSH user) runs before the
+# binary step and cannot create directories: make its target here, owned by
+# the SSH user when provisioning runs through sudo.
+install -d -m 0755 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"

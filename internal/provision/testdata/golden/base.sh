@@ -10,6 +10,7 @@ SERVICE_USER='nats'
 SERVICE_GROUP='nats'
 CONFIG_DIR='/etc/nats'
 STATE_DIR='/var/lib/natsnest'
+UPLOAD_DIR='/var/tmp/natsnest'
 CLOUD_INIT_TIMEOUT='1200'
 KEYS_ONLY='0'
 SSHD_CONFIG='/etc/ssh/sshd_config'
@@ -55,6 +56,10 @@ if ! getent passwd "$SERVICE_USER" >/dev/null; then
 fi
 install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$CONFIG_DIR"
 install -d -m 0700 -o 0 -g 0 "$STATE_DIR"
+# The binary upload (CopyToRemote, over SFTP as the SSH user) runs before the
+# binary step and cannot create directories: make its target here, owned by
+# the SSH user when provisioning runs through sudo.
+install -d -m 0755 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"
 
 # --- base: SSH logins with keys only --------------------------------------
 # Provisioning logs in with a key, so password logins are switched off:
