@@ -100,6 +100,7 @@ func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
 	defaults := schemaDefaults(t, loadProject(t))
 	defaults["appPassword"] = "app-password-0123"
 	defaults["bastionHost"] = "bastion.example"
+	defaults["tlsCert"], defaults["tlsKey"] = "cert-pem", "key-pem"
 	a, err := natsnest.ClusterArgsFromConfig(getter(defaults))
 	if err != nil {
 		t.Fatal(err)
@@ -126,9 +127,13 @@ func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
 		"lameDuckGracePeriod":      {a.LameDuckGracePeriod, natsnest.DefaultLameDuckGracePeriod},
 		"bastionPort":              {a.Bastion.Port, 22},
 		"bastionUser":              {a.Bastion.User, "root"},
+		"allowAnonymous":           {a.AllowAnonymous, false},
+		"allowPublicMonitoring":    {a.AllowPublicMonitoring, false},
+		"tlsVerifyClients":         {a.TLS.VerifyClients, false},
+		"tlsMonitoring":            {a.TLS.Monitoring, false},
 	}
 	for k := range defaults {
-		if _, ok := checks[k]; !ok && k != "appPassword" && k != "bastionHost" {
+		if _, ok := checks[k]; !ok && k != "appPassword" && k != "bastionHost" && k != "tlsCert" && k != "tlsKey" {
 			t.Errorf("Pulumi.yaml has a default for %s that this test does not compare with the library", k)
 		}
 	}

@@ -21,7 +21,7 @@ type ConfigGetter func(key string) (string, bool)
 // `secret: true`, so they are set with `pulumi config set --secret`.
 var SecretConfigKeys = []string{
 	"adminPassword", "stackSecret", "appPassword", "instancePassword", "sshPrivateKey",
-	"bastionPrivateKey", "bastionPassword",
+	"bastionPrivateKey", "bastionPassword", "tlsKey",
 }
 
 // clusterConfigKeys are every key ClusterArgsFromConfig reads.
@@ -39,6 +39,8 @@ var clusterConfigKeys = []string{
 	"lameDuckDuration", "lameDuckGracePeriod",
 	"bastionHost", "bastionPort", "bastionUser", "bastionPrivateKey", "bastionPassword",
 	"binaryUrl", "binarySha256", "binaryPath", "binaryArch",
+	"allowAnonymous", "allowPublicMonitoring",
+	"tlsCa", "tlsCert", "tlsKey", "tlsVerifyClients", "tlsMonitoring",
 }
 
 // ClusterConfigKeys returns, sorted, every stack config key that
@@ -86,6 +88,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
 		AllowedClientCIDRs:       r.list("allowedClientCidrs"),
 		SSHCIDR:                  r.str("sshCidr"),
 		MonitoringCIDR:           r.str("monitoringCidr"),
+		AllowPublicMonitoring:    r.bool("allowPublicMonitoring"),
 		ResourceTags:             r.strMap("resourceTags"),
 		Binary: Binary{
 			URL:       r.str("binaryUrl"),
@@ -105,6 +108,14 @@ func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
 		Tags:                r.list("serverTags"),
 		LameDuckDuration:    r.duration("lameDuckDuration"),
 		LameDuckGracePeriod: r.duration("lameDuckGracePeriod"),
+		AllowAnonymous:      r.bool("allowAnonymous"),
+	}
+	if cert, key := r.str("tlsCert"), r.str("tlsKey"); cert != "" || key != "" {
+		a.TLS = &TLSArgs{
+			CA: r.str("tlsCa"), Cert: cert, Key: key,
+			VerifyClients: r.bool("tlsVerifyClients"),
+			Monitoring:    r.bool("tlsMonitoring"),
+		}
 	}
 	if pw := r.str("appPassword"); pw != "" {
 		user := r.str("appUser")
