@@ -55,7 +55,9 @@ func RenderUnit(o UnitOptions) (string, error) {
 	w("User=%s", l.User)
 	w("Group=%s", l.Group)
 	w("ExecStart=%s --config %s", l.Binary, l.ConfigPath())
-	w("ExecReload=%s --signal reload=$MAINPID", l.Binary)
+	// ${MAINPID} with braces: systemd substitutes a bare $MAINPID only as a
+	// word of its own, and "reload=$MAINPID" would reach the server as is.
+	w("ExecReload=%s --signal reload=${MAINPID}", l.Binary)
 	w("# Stopping sends SIGUSR2, nats-server's lame duck mode: it stops accepting")
 	w("# clients, moves them to the other nodes over lame_duck_duration and exits.")
 	w("# (An ExecStop= that sends the signal returns at once, after which systemd")

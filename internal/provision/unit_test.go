@@ -35,7 +35,7 @@ func TestUnit(t *testing.T) {
 			"Wants": "network-online.target", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
 			"ReadWritePaths": "/data/nats-storage", "PrivateTmp": "yes", "LimitNOFILE": "1048576",
 			"ExecStart":  "/usr/local/bin/nats-server --config /etc/nats/nats.conf",
-			"ExecReload": "/usr/local/bin/nats-server --signal reload=$MAINPID",
+			"ExecReload": "/usr/local/bin/nats-server --signal reload=${MAINPID}",
 			"WantedBy":   "multi-user.target",
 		} {
 			if len(d[k]) != 1 || d[k][0] != want {
