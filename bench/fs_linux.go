@@ -38,7 +38,7 @@ func storeFilesystem(dir string) (fsType, desc string, err error) {
 	if mnt, src, typ := mountOf(dir); mnt != "" {
 		desc = fmt.Sprintf("%s (%s on %s, mounted at %s)", fsType, typ, src, mnt)
 		if rot := firstLine("/sys/class/block/" + filepath.Base(src) + "/queue/rotational"); rot == "0" || rot == "1" {
-			desc += map[string]string{"0": ", non-rotational", "1": ", rotational"}[rot]
+			desc += map[string]string{"0": ", non-rotational", "1": ", which the kernel reports as rotational"}[rot]
 		}
 	}
 	return fsType, desc, nil

@@ -81,6 +81,7 @@ type env struct {
 	serverBin         string
 	machine           Machine
 	logf, vlogf       func(format string, args ...any)
+	beforeRun         func() // newcomer: called before each timed run
 }
 
 func (e *env) runsOr(def int) int {

@@ -123,17 +123,18 @@ func renderThroughput(w writer, t *ThroughputResult, chart string) {
 			cmps = append(cmps, cmp{a, bb})
 		}
 	}
-	w("Ratios between configs (median of per-round ratios; throughput above 1 and latency below 1 favour the first):\n\n")
+	w("Ratios between configs: the median of the per-round ratios, then in brackets the lowest and highest per-round ratio. ")
+	w("Throughput above 1 and latency below 1 favour the first config; a range that spans 1 means the two differ by less than the noise between rounds.\n\n")
 	w("| stream | comparison | throughput | p50 latency | p99 latency |\n|---|---|--:|--:|--:|\n")
 	for _, cell := range t.Cells {
 		for _, c := range cmps {
 			ra, la50, la99 := perRound(t, c.a.Key, cell)
 			rb, lb50, lb99 := perRound(t, c.b.Key, cell)
 			w("| %s | %s ÷ %s | %s | %s | %s |\n", cell, c.a.Label, c.b.Label,
-				fmtRatio(medianRatio(ra, rb)), fmtRatio(medianRatio(la50, lb50)), fmtRatio(medianRatio(la99, lb99)))
+				fmtRatioRange(ratios(ra, rb)), fmtRatioRange(ratios(la50, lb50)), fmtRatioRange(ratios(la99, lb99)))
 		}
 	}
-	w("\nR3 against R1 (same config and payload, same round):\n\n")
+	w("\nR3 against R1 (same config and payload, same round; median and range of the per-round ratios):\n\n")
 	w("| config | payload | throughput R3 ÷ R1 | p50 R3 ÷ R1 |\n|---|---|--:|--:|\n")
 	payloads := []int{}
 	for _, cell := range t.Cells {
@@ -145,7 +146,7 @@ func renderThroughput(w writer, t *ThroughputResult, chart string) {
 		for _, p := range payloads {
 			r3, l3, _ := perRound(t, c.Key, Cell{3, p})
 			r1, l1, _ := perRound(t, c.Key, Cell{1, p})
-			w("| %s | %s | %s | %s |\n", c.Label, sizeLabel(p), fmtRatio(medianRatio(r3, r1)), fmtRatio(medianRatio(l3, l1)))
+			w("| %s | %s | %s | %s |\n", c.Label, sizeLabel(p), fmtRatioRange(ratios(r3, r1)), fmtRatioRange(ratios(l3, l1)))
 		}
 	}
 	w("\n")
@@ -254,10 +255,10 @@ func renderFailover(w writer, f *FailoverResult) {
 		}
 	}
 	w("\n(Each cell: the median, then every run's value in brackets.)\n\n")
-	w("Reading the restart rows: in nats-server v2.15.2 a plain SIGTERM also steps the node's raft leaders down before it shuts JetStream down (`Shutdown` calls `stepdownRaftNodes`), so for one publisher a planned restart costs about the same with or without lame duck. ")
-	w("What lame duck adds is for many clients: the node stops accepting new ones and spreads the disconnects of the ones it has over the lame duck duration instead of dropping them all at once, which a single publisher cannot show. ")
-	w("Its price is the node's downtime (**node back**): the grace period is waited out before the node exits. ")
-	w("A longest gap of about the attempt timeout (%s) is one publish that was in flight when its server closed the connection: it gets no answer, times out and is retried.\n\n", fmtDur(failoverAttemptTimeout))
+	w("Reading the restart rows: in nats-server v2.15.2 a plain SIGTERM also steps the node's raft leaders down before JetStream shuts down (`Shutdown` calls `stepdownRaftNodes`); the difference is in the clients' connections. ")
+	w("On SIGTERM the node drops them at once. In lame duck mode it stops accepting new clients, moves its leaderships, keeps serving the clients it has (their publishes reach the new leader over the routes) through the grace period, and then closes them spread over the lame duck duration — with many clients, that spreading is what avoids a reconnect storm, which one publisher cannot show. ")
+	w("A longest gap of about the attempt timeout (%s) is one publish that was in flight when its server closed the connection: it gets no answer, times out and is retried. ", fmtDur(failoverAttemptTimeout))
+	w("Lame duck's price is the node's downtime (**node back**): the grace period is waited out before the node exits.\n\n")
 	if len(f.Configs) == 2 {
 		a, bb := f.Configs[1], f.Configs[0]
 		w("natsnest ÷ seed, same scenario, same round (median of per-round ratios; below 1 favours natsnest):\n\n")
@@ -265,9 +266,9 @@ func renderFailover(w writer, f *FailoverResult) {
 		for _, sc := range []string{scenarioKill, scenarioRestart} {
 			fa, ga, xa := failoverRound(f, a.Key, sc)
 			fb, gb, xb := failoverRound(f, bb.Key, sc)
-			w("| %s | %s | %s | %s |\n", sc, fmtRatio(medianRatio(fa, fb)), fmtRatio(medianRatio(ga, gb)), fmtRatio(medianRatio(xa, xb)))
+			w("| %s | %s | %s | %s |\n", sc, fmtRatioOverlap(fa, fb), fmtRatioOverlap(ga, gb), fmtRatioOverlap(xa, xb))
 		}
-		w("\n")
+		w("\n(*: the two configs' runs overlap — the lowest of one is at or below the highest of the other — so at this N the difference is within the spread between runs, which for kill -9 includes raft's randomized election timeout.)\n\n")
 	}
 	var errs []string
 	for _, s := range f.Samples {
@@ -469,6 +470,28 @@ func fmtMiB(x float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.1f", x)
+}
+
+// fmtRatioRange is the median of per-round ratios and their range.
+func fmtRatioRange(rs []float64) string {
+	if len(rs) == 0 {
+		return "—"
+	}
+	lo, hi, _ := span1(rs)
+	if len(rs) == 1 {
+		return fmtRatio(rs[0])
+	}
+	return fmt.Sprintf("%s (%.2f–%.2f)", fmtRatio(median(rs)), lo, hi)
+}
+
+// fmtRatioOverlap is the median of per-round ratios a/b, marked with * when
+// a's and b's runs overlap.
+func fmtRatioOverlap(a, b []float64) string {
+	s := fmtRatio(medianRatio(a, b))
+	if s != "—" && overlap(a, b) {
+		s += " *"
+	}
+	return s
 }
 
 func fmtRatio(x float64) string {

@@ -51,13 +51,40 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // measured (b[i] != 0): each ratio compares two figures of the same round,
 // so drift of the machine between rounds cancels out. NaN for no pairs.
 func medianRatio(a, b []float64) float64 {
+	return median(ratios(a, b))
+}
+
+// ratios are a[i]/b[i] over the pairs where both were measured and b[i]
+// is not 0, in round order.
+func ratios(a, b []float64) []float64 {
 	var rs []float64
 	for i := range min(len(a), len(b)) {
 		if b[i] != 0 && !math.IsNaN(a[i]) && !math.IsNaN(b[i]) {
 			rs = append(rs, a[i]/b[i])
 		}
 	}
-	return median(rs)
+	return rs
+}
+
+// overlap reports whether the ranges of a and b (NaN ignored) overlap:
+// then a difference of their medians is within the spread between runs.
+func overlap(a, b []float64) bool {
+	amin, amax, aok := span1(a)
+	bmin, bmax, bok := span1(b)
+	return aok && bok && amin <= bmax && bmin <= amax
+}
+
+func span1(xs []float64) (lo, hi float64, ok bool) {
+	for _, x := range xs {
+		if math.IsNaN(x) {
+			continue
+		}
+		if !ok {
+			lo, hi, ok = x, x, true
+		}
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi, ok
 }
 
 // longestGap returns the longest time between consecutive instants of ts,

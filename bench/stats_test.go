@@ -131,3 +131,26 @@ func TestFailoverMetrics(t *testing.T) {
 		t.Errorf("no ack after the action, but first = %s", first)
 	}
 }
+
+func TestRatiosAndOverlap(t *testing.T) {
+	nan := math.NaN()
+	rs := ratios([]float64{2, 9, nan, 4}, []float64{1, 3, 1, 0})
+	if len(rs) != 2 || rs[0] != 2 || rs[1] != 3 {
+		t.Errorf("ratios = %v, want [2 3]", rs)
+	}
+	if got := fmtRatioRange([]float64{0.5, 2, 1}); got != "1.00× (0.50–2.00)" {
+		t.Errorf("fmtRatioRange = %q", got)
+	}
+	if got := fmtRatioRange(nil); got != "—" {
+		t.Errorf("fmtRatioRange(nil) = %q", got)
+	}
+	if !overlap([]float64{1, 5}, []float64{4, 9}) || overlap([]float64{1, 2}, []float64{3, nan, 4}) {
+		t.Error("overlap is wrong")
+	}
+	if overlap(nil, []float64{1}) {
+		t.Error("nothing overlaps with something")
+	}
+	if got := fmtRatioOverlap([]float64{1, 2}, []float64{3, 4}); got != "0.42×" {
+		t.Errorf("fmtRatioOverlap = %q", got)
+	}
+}
