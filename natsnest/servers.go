@@ -337,8 +337,12 @@ var buildNATSServer = natsbin.Build
 // in parallel, the steps of internal/provision (base, disk, binary, config,
 // service), each a pulumi-command resource named <name>-<host>-<step> that
 // runs again only when what it depends on changes. Service steps run one
-// host after the other, so a restart rolls through the cluster. The
-// arguments are validated before anything is registered.
+// host after the other, so a restart rolls through the cluster. In a
+// cluster, each host also gets a leave command that runs only when deleted:
+// a host dropped from Hosts is stopped with lame duck mode and peer-removed
+// from JetStream before anything else of it goes (see leaveCommands and
+// docs/operations.md). The arguments are validated before anything is
+// registered.
 func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pulumi.ResourceOption) (*Servers, error) {
 	if err := args.Validate(); err != nil {
 		return nil, err
