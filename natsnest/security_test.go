@@ -1,16 +1,9 @@
 package natsnest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,78 +15,33 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testpki"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // pemPKI is a CA made by the test and what it issued, as PEM strings.
 type pemPKI struct {
 	CA, Cert, Key string
-	caCert        *x509.Certificate
-	caKey         *ecdsa.PrivateKey
+	ca            *testpki.CA
 }
 
-type certSpec struct {
-	ips       []string
-	usage     []x509.ExtKeyUsage
-	notBefore time.Time
-	notAfter  time.Time
-}
-
-func pemOf(typ string, der []byte) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-}
+type certSpec = testpki.Spec
 
 // newPEMPKI makes a CA and a server certificate valid for an hour, naming
 // 127.0.0.1 and 10.0.0.1-3 (svArgs' private addresses), for server and
 // client authentication.
 func newPEMPKI(t testing.TB) *pemPKI {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "natsnest test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &pemPKI{CA: pemOf("CERTIFICATE", der), caCert: ca, caKey: key}
-	p.Cert, p.Key = p.issue(t, certSpec{ips: []string{"127.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"}})
+	ca := testpki.New(t)
+	p := &pemPKI{CA: ca.PEM, ca: ca}
+	p.Cert, p.Key = p.issue(t, certSpec{IPs: []string{"127.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"}})
 	return p
 }
 
 // issue signs a certificate with the CA; zero fields get the defaults.
 func (p *pemPKI) issue(t testing.TB, s certSpec) (cert, key string) {
 	t.Helper()
-	if s.usage == nil {
-		s.usage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	}
-	if s.notBefore.IsZero() {
-		s.notBefore = time.Now().Add(-time.Hour)
-	}
-	if s.notAfter.IsZero() {
-		s.notAfter = time.Now().Add(time.Hour)
-	}
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "nats"},
-		NotBefore: s.notBefore, NotAfter: s.notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: s.usage, DNSNames: []string{"localhost"},
-	}
-	for _, ip := range s.ips {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(k)
-	return pemOf("CERTIFICATE", der), pemOf("PRIVATE KEY", kder)
+	return p.ca.Issue(t, s)
 }
 
 func (p *pemPKI) tls() *TLSArgs {
@@ -326,9 +274,9 @@ func TestServersKeysOnlySSH(t *testing.T) {
 func TestValidateTLSMaterial(t *testing.T) {
 	pki := newPEMPKI(t)
 	other := newPEMPKI(t)
-	expired, expiredKey := pki.issue(t, certSpec{notBefore: time.Now().Add(-2 * time.Hour), notAfter: time.Now().Add(-time.Hour)})
-	future, futureKey := pki.issue(t, certSpec{notBefore: time.Now().Add(time.Hour), notAfter: time.Now().Add(2 * time.Hour)})
-	serverOnly, serverOnlyKey := pki.issue(t, certSpec{usage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}})
+	expired, expiredKey := pki.issue(t, certSpec{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	future, futureKey := pki.issue(t, certSpec{NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)})
+	serverOnly, serverOnlyKey := pki.issue(t, certSpec{Usage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPs: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}})
 	for _, c := range []struct {
 		name string
 		tls  TLSArgs
@@ -339,7 +287,7 @@ func TestValidateTLSMaterial(t *testing.T) {
 		{"nothing", TLSArgs{}, []string{"TLS.Cert: is required", "TLS.Key: is required"}},
 		{"not PEM", TLSArgs{Cert: "hello", Key: pki.Key}, []string{"TLS.Cert: holds text that is not PEM"}},
 		{"key in the cert field", TLSArgs{Cert: pki.Key, Key: pki.Key}, []string{`TLS.Cert: PEM block 1 is a "PRIVATE KEY"`}},
-		{"garbage certificate", TLSArgs{Cert: pemOf("CERTIFICATE", []byte("junk")), Key: pki.Key}, []string{"TLS.Cert: PEM block 1 does not parse"}},
+		{"garbage certificate", TLSArgs{Cert: testpki.PEM("CERTIFICATE", []byte("junk")), Key: pki.Key}, []string{"TLS.Cert: PEM block 1 does not parse"}},
 		{"key of another certificate", TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: other.Key}, []string{"TLS.Key: does not go with TLS.Cert"}},
 		{"encrypted key", TLSArgs{Cert: pki.Cert, Key: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"}, []string{"TLS.Key: is encrypted"}},
 		{"other CA", TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pki.Key}, []string{"TLS.Cert: does not verify against TLS.CA"}},

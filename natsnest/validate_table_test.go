@@ -27,7 +27,7 @@ type badInput struct {
 func badInputs(t *testing.T) []badInput {
 	pki := newPEMPKI(t)
 	other := newPEMPKI(t)
-	expired, expiredKey := pki.issue(t, certSpec{notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)})
+	expired, expiredKey := pki.issue(t, certSpec{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 	seedKP, _ := nkeys.CreateUser()
 	seed, _ := seedKP.Seed()
 	sshKey := testPrivateKey(t)
