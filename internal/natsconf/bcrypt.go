@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/crypto/blowfish"
 )
@@ -41,9 +42,41 @@ func deriveSalt(seed, identity string) []byte {
 	return mac.Sum(nil)[:16]
 }
 
+// hashCache remembers recent hashes: every node of a cluster renders the
+// same users, and bcrypt is deliberately slow (an 11-node deploy spent
+// seconds of CPU hashing the same passwords again). Keyed by a digest of the
+// inputs, so no plaintext is kept; bounded, as fuzzing renders many inputs.
+var hashCache = struct {
+	sync.Mutex
+	m map[[32]byte]string
+}{m: map[[32]byte]string{}}
+
+const hashCacheMax = 1024
+
 // HashPassword returns a bcrypt hash of password with the given cost and a salt
 // derived from seed and identity. Identical inputs give identical hashes.
 func HashPassword(password, seed, identity string, cost int) (string, error) {
+	key := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%d:%s\x00%d:%s\x00%s", cost, len(seed), seed, len(identity), identity, password)))
+	hashCache.Lock()
+	h, ok := hashCache.m[key]
+	hashCache.Unlock()
+	if ok {
+		return h, nil
+	}
+	h, err := hashPassword(password, seed, identity, cost)
+	if err != nil {
+		return "", err
+	}
+	hashCache.Lock()
+	if len(hashCache.m) >= hashCacheMax {
+		clear(hashCache.m)
+	}
+	hashCache.m[key] = h
+	hashCache.Unlock()
+	return h, nil
+}
+
+func hashPassword(password, seed, identity string, cost int) (string, error) {
 	if password == "" {
 		return "", errors.New("password is empty")
 	}

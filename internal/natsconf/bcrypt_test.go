@@ -59,3 +59,24 @@ func TestHashPasswordRejects(t *testing.T) {
 		}
 	}
 }
+
+// The cache returns what hashing returns, and inputs that only differ in
+// where one field ends and the next begins do not share an entry.
+func TestHashPasswordCache(t *testing.T) {
+	direct, err := hashPassword("pw-cache", "ab", "c", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if h, _ := HashPassword("pw-cache", "ab", "c", 4); h != direct {
+			t.Fatalf("call %d: cached hash %s, direct %s", i, h, direct)
+		}
+	}
+	shifted, _ := HashPassword("pw-cache", "a", "bc", 4)
+	if shifted == direct {
+		t.Fatal("seed/identity boundary not part of the cache key")
+	}
+	if want, _ := hashPassword("pw-cache", "a", "bc", 4); shifted != want {
+		t.Fatal("cache returned another input's hash")
+	}
+}
