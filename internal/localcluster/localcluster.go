@@ -347,31 +347,7 @@ func (c *Cluster) configure(count int) error {
 	specs := make([]natsconf.Node, count)
 	nodes := make([]*node, count)
 	for i := range specs {
-		name := "n" + strconv.Itoa(i+1)
-		dir := filepath.Join(c.dir, name)
-		n := &node{
-			Node: Node{
-				Index:      i,
-				Name:       name,
-				ClientURL:  "nats://" + net.JoinHostPort(host, strconv.Itoa(ports[3*i])),
-				MonitorURL: "http://" + net.JoinHostPort(host, strconv.Itoa(ports[3*i+1])),
-				StoreDir:   filepath.Join(dir, "store"),
-				ConfigPath: filepath.Join(dir, natsconf.ConfigFile),
-			},
-			dir:       dir,
-			logPath:   filepath.Join(dir, "nats.log"),
-			routePort: ports[3*i+2],
-		}
-		nodes[i] = n
-		specs[i] = natsconf.Node{
-			Name:        name,
-			RouteHost:   host,
-			ClientPort:  ports[3*i],
-			MonitorPort: ports[3*i+1],
-			RoutePort:   ports[3*i+2],
-			StoreDir:    n.StoreDir,
-			Tags:        []string{fmt.Sprintf("az:local-%d", i%3)},
-		}
+		nodes[i], specs[i] = c.newNode(i, ports[3*i:3*i+3])
 	}
 	servers, err := natsconf.ClusterConfigs(template, specs)
 	if err != nil {
@@ -407,6 +383,35 @@ func (c *Cluster) configure(count int) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// newNode describes node i listening on ports (client, monitoring, route):
+// the runner's view of it and the renderer's.
+func (c *Cluster) newNode(i int, ports []int) (*node, natsconf.Node) {
+	name := "n" + strconv.Itoa(i+1)
+	dir := filepath.Join(c.dir, name)
+	n := &node{
+		Node: Node{
+			Index:      i,
+			Name:       name,
+			ClientURL:  "nats://" + net.JoinHostPort(host, strconv.Itoa(ports[0])),
+			MonitorURL: "http://" + net.JoinHostPort(host, strconv.Itoa(ports[1])),
+			StoreDir:   filepath.Join(dir, "store"),
+			ConfigPath: filepath.Join(dir, natsconf.ConfigFile),
+		},
+		dir:       dir,
+		logPath:   filepath.Join(dir, "nats.log"),
+		routePort: ports[2],
+	}
+	return n, natsconf.Node{
+		Name:        name,
+		RouteHost:   host,
+		ClientPort:  ports[0],
+		MonitorPort: ports[1],
+		RoutePort:   ports[2],
+		StoreDir:    n.StoreDir,
+		Tags:        []string{fmt.Sprintf("az:local-%d", i%3)},
+	}
 }
 
 func writeSecret(path, content string) error {

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -71,31 +69,9 @@ func (c *Cluster) AddNodes(n int) ([]Change, error) {
 	}
 	for j := range n {
 		i := len(c.nodes)
-		name := "n" + strconv.Itoa(i+1)
-		dir := filepath.Join(c.dir, name)
-		nd := &node{
-			Node: Node{
-				Index:      i,
-				Name:       name,
-				ClientURL:  "nats://" + net.JoinHostPort(host, strconv.Itoa(ports[3*j])),
-				MonitorURL: "http://" + net.JoinHostPort(host, strconv.Itoa(ports[3*j+1])),
-				StoreDir:   filepath.Join(dir, "store"),
-				ConfigPath: filepath.Join(dir, natsconf.ConfigFile),
-			},
-			dir:       dir,
-			logPath:   filepath.Join(dir, "nats.log"),
-			routePort: ports[3*j+2],
-		}
+		nd, spec := c.newNode(i, ports[3*j:3*j+3])
 		c.nodes = append(c.nodes, nd)
-		c.specs = append(c.specs, natsconf.Node{
-			Name:        name,
-			RouteHost:   host,
-			ClientPort:  ports[3*j],
-			MonitorPort: ports[3*j+1],
-			RoutePort:   ports[3*j+2],
-			StoreDir:    nd.StoreDir,
-			Tags:        []string{fmt.Sprintf("az:local-%d", i%3)},
-		})
+		c.specs = append(c.specs, spec)
 	}
 	return c.rerender(c.template)
 }
