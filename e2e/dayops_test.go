@@ -287,7 +287,12 @@ func TestDayOps(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	var stream jetstream.Stream
 	if err := eventually(time.Minute, func() error {
-		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: opsStream, Subjects: []string{"ops.>"}, Replicas: 3,
+		// Each attempt is bounded: the test's context lasts 40 minutes, and a
+		// request whose answer is lost while the meta leader settles would
+		// otherwise wait that long instead of being tried again.
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		stream, err = js.CreateStream(attempt, jetstream.StreamConfig{Name: opsStream, Subjects: []string{"ops.>"}, Replicas: 3,
 			Storage: jetstream.FileStorage, Duplicates: 30 * time.Minute})
 		return err
 	}); err != nil {
