@@ -46,8 +46,9 @@ func artifacts(t *testing.T) []artifact {
 		{"binary-upload.sh", must(BinaryScript(l, BinaryOptions{Version: "2.15.2", Arch: "amd64", SHA256: testSHA})), true},
 		{"binary-url.sh", must(BinaryScript(l, BinaryOptions{Version: "2.15.2", Arch: "arm64", SHA256: testSHA, URL: "https://github.com/nats-io/nats-server/releases/download/v2.15.2/nats-server-v2.15.2-linux-arm64.tar.gz"})), true},
 		{"config.sh", must(ConfigScript(l)), true},
+		{"start.sh", must(StartScript(l, ServiceOptions{MonitorPort: 8222})), true},
 		{"service.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222})), true},
-		{"service-https.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222, MonitorTLS: true})), true},
+		{"service-https.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222, MonitorTLS: true, Applies: []string{"nats-server v2.15.2 linux/amd64 sha256:" + testSHA, "config sha256:" + testSHA}})), true},
 		{"leave.sh", must(LeaveScript(l, LeaveOptions{ServerName: "n2", ClientPort: 4222, Route: "10.0.0.2:4248", Peers: []string{"10.0.0.1:4222", "10.0.0.3:4222"}})), true},
 	}
 }
@@ -136,5 +137,35 @@ func TestBaseStepCreatesUploadDir(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^install -d .*"\$UPLOAD_DIR"$`).MatchString(script) {
 		t.Error("base script does not create $UPLOAD_DIR")
+	}
+}
+
+// The start and service steps refuse what they cannot render safely: a
+// port outside 1..65535, an Applies line that would end the comment.
+func TestServiceOptionsRefused(t *testing.T) {
+	l := DefaultLayout()
+	for _, o := range []ServiceOptions{
+		{MonitorPort: 0},
+		{MonitorPort: 65536},
+		{MonitorPort: 8222, Applies: []string{"config sha256:x\nrm -rf /"}},
+		{MonitorPort: 8222, Applies: []string{"x\r"}},
+		{MonitorPort: 8222, Applies: []string{""}},
+	} {
+		if s, err := ServiceScript(l, o); err == nil {
+			t.Errorf("ServiceScript(%+v) rendered:\n%.300s", o, s)
+		}
+	}
+	for _, port := range []int{0, 65536} {
+		if _, err := StartScript(l, ServiceOptions{MonitorPort: port}); err == nil {
+			t.Errorf("StartScript rendered monitor port %d", port)
+		}
+	}
+	// Each Applies line is one comment line, in order, right after the header.
+	s, err := ServiceScript(l, ServiceOptions{MonitorPort: 8222, Applies: []string{"a b", "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(s, "\n"); len(lines) < 6 || lines[3] != "# applies: a b" || lines[4] != "# applies: c" || lines[5] != "set -euo pipefail" {
+		t.Errorf("applies lines misplaced:\n%.400s", s)
 	}
 }

@@ -381,6 +381,90 @@ func (n *testNode) monitor(t *testing.T) int {
 	return port
 }
 
+// install writes what the binary and config steps would: the files the
+// start and service steps fingerprint.
+func (n *testNode) install(f NodeFiles, bin string) {
+	t := n.t
+	t.Helper()
+	write(t, n.l.Binary, bin, 0o755)
+	write(t, n.l.ConfigPath(), f.Config, 0o640)
+	write(t, filepath.Join(n.l.ConfigDir, "routes.conf"), f.Routes, 0o600)
+	write(t, n.l.UnitPath(), f.Unit, 0o644)
+	write(t, filepath.Join(n.l.StateDir, "restart-settings"), f.RestartSettings, 0o644)
+}
+
+// lastHealthz is the query of the last healthy /healthz answered.
+func (n *testNode) lastHealthz() string {
+	b, _ := os.ReadFile(filepath.Join(n.state, "last-healthz"))
+	return string(b)
+}
+
+// TestStartStep: the start step starts a server that is not running and
+// records what it runs, so the service step that follows finds nothing to
+// do; it never restarts or reloads a running server, whatever changed.
+func TestStartStep(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t)
+	port := n.monitor(t)
+	opts := ServiceOptions{MonitorPort: port, StartTimeout: 3 * time.Second, RollTimeout: 3 * time.Second, ReloadTimeout: 2 * time.Second}
+	start, err := StartScript(n.l, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service, err := ServiceScript(n.l, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name, script, want string, starts, reloads int) {
+		t.Helper()
+		out := n.mustRun(script, "")
+		if !strings.Contains(out, want) {
+			t.Errorf("%s: want %q:\n%s", name, want, out)
+		}
+		if n.count("starts") != starts || n.count("reloads") != reloads {
+			t.Errorf("%s: %d starts and %d reloads, want %d and %d", name, n.count("starts"), n.count("reloads"), starts, reloads)
+		}
+	}
+	files := NodeFiles{Config: "a\n", Routes: "r\n", Unit: "u\n", RestartSettings: "s\n"}
+	n.install(files, fakeNATSServer("2.15.2"))
+	run("first start", start, "natsd started, main pid 4242", 1, 0)
+	if q := n.lastHealthz(); q != "js-server-only=true" {
+		t.Errorf("first start waited for /healthz?%s, want the server alone (js-server-only=true)", q)
+	}
+	run("service after the first start", service, "natsd unchanged", 1, 0)
+	run("start again", start, "natsd is running (main pid 4242)", 1, 0)
+
+	// Changes wait for the service step, which rolls them.
+	files.Config = "b\n"
+	n.install(files, fakeNATSServer("2.15.2"))
+	run("start with a new config", start, "natsd is running", 1, 0)
+	run("service with a new config", service, "natsd reloaded", 1, 1)
+	files.RestartSettings = "s2\n"
+	n.install(files, fakeNATSServer("2.15.3"))
+	run("start with a new binary", start, "natsd is running", 1, 1)
+	run("service with a new binary", service, "natsd restarted", 2, 1)
+
+	// A server that is down is started, with the files now on disk.
+	os.Remove(filepath.Join(n.state, "active"))
+	files.Config = "c\n"
+	n.install(files, fakeNATSServer("2.15.3"))
+	run("start when down", start, "natsd started", 3, 1)
+	run("service after it", service, "natsd unchanged", 3, 1)
+
+	// A server that does not come up fails the step, with the journal,
+	// and records nothing: the service step tries again.
+	os.Remove(filepath.Join(n.state, "active"))
+	write(t, filepath.Join(n.state, "unhealthy"), "", 0o644)
+	files.Config = "d\n"
+	n.install(files, fakeNATSServer("2.15.3"))
+	out, err := n.run(start, "")
+	if err == nil || !strings.Contains(out, "natsd is not healthy") || !strings.Contains(out, "fake journal tail") {
+		t.Errorf("unhealthy server: %v\n%s", err, out)
+	}
+	os.Remove(filepath.Join(n.state, "unhealthy"))
+	run("service after a failed start", service, "natsd reloaded", 4, 2)
+}
+
 func TestServiceStep(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t)
@@ -390,14 +474,8 @@ func TestServiceStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	config := NodeFiles{Config: "a\n", Routes: "r\n", Unit: "u\n", RestartSettings: "s\n"}
-	apply := func(f NodeFiles, bin string) {
-		write(t, n.l.Binary, bin, 0o755)
-		write(t, n.l.ConfigPath(), f.Config, 0o640)
-		write(t, filepath.Join(n.l.ConfigDir, "routes.conf"), f.Routes, 0o600)
-		write(t, n.l.UnitPath(), f.Unit, 0o644)
-		write(t, filepath.Join(n.l.StateDir, "restart-settings"), f.RestartSettings, 0o644)
-	}
-	lastHealthz := func() string { b, _ := os.ReadFile(filepath.Join(n.state, "last-healthz")); return string(b) }
+	apply := n.install
+	lastHealthz := n.lastHealthz
 	bin := fakeNATSServer("2.15.2")
 	step := func(name string, f NodeFiles, bin, wantAction string, starts, reloads int, wantHealthz string) {
 		t.Helper()

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ const (
 	StepDisk    = "disk"
 	StepBinary  = "binary"
 	StepConfig  = "config"
+	StepStart   = "start"
 	StepService = "service"
 )
 
@@ -262,7 +264,7 @@ func ConfigScript(l Layout) (string, error) {
 	}, "config"), nil
 }
 
-// ServiceOptions are the service step's settings.
+// ServiceOptions are the start and service steps' settings.
 type ServiceOptions struct {
 	// MonitorPort is nats-server's HTTP monitoring port.
 	MonitorPort int
@@ -279,16 +281,21 @@ type ServiceOptions struct {
 	// config_load_time; after it the reload counts as rejected and the
 	// server is restarted instead. Defaults to 20 seconds.
 	ReloadTimeout time.Duration
+	// Applies names what the service step applies — the binary, a digest
+	// of the rendered files — as comment lines of its script, so that the
+	// script changes with them and pulumi-command runs it as an update.
+	// One line each; the start step ignores them.
+	Applies []string
 }
 
-// ServiceScript enables natsd and starts, restarts, reloads or leaves it
-// as the fingerprints of what changed require, then waits for /healthz.
-func ServiceScript(l Layout, o ServiceOptions) (string, error) {
+// serviceVariables checks o, applies its defaults and returns the inputs
+// of the start and service steps.
+func serviceVariables(l Layout, o ServiceOptions) ([]variable, error) {
 	if err := l.check(); err != nil {
-		return "", err
+		return nil, err
 	}
 	if o.MonitorPort < 1 || o.MonitorPort > 65535 {
-		return "", fmt.Errorf("provision: monitor port %d is outside 1..65535", o.MonitorPort)
+		return nil, fmt.Errorf("provision: monitor port %d is outside 1..65535", o.MonitorPort)
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 2 * time.Minute
@@ -299,7 +306,7 @@ func ServiceScript(l Layout, o ServiceOptions) (string, error) {
 	if o.ReloadTimeout <= 0 {
 		o.ReloadTimeout = 20 * time.Second
 	}
-	return render(StepService, "start, restart or reload natsd as needed, then wait for /healthz", []variable{
+	return []variable{
 		{"SERVICE", Service},
 		{"BIN", l.Binary},
 		{"UNIT_PATH", l.UnitPath()},
@@ -310,7 +317,47 @@ func ServiceScript(l Layout, o ServiceOptions) (string, error) {
 		{"START_TIMEOUT", seconds(o.StartTimeout)},
 		{"ROLL_TIMEOUT", seconds(o.RollTimeout)},
 		{"RELOAD_TIMEOUT", seconds(o.ReloadTimeout)},
-	}, "httplib", "service"), nil
+	}, nil
+}
+
+// StartScript enables natsd and, unless it is running, starts it and
+// waits for /healthz?js-server-only=true. It never restarts a running
+// server, so every node's start step can run at once: a first deployment
+// boots all nodes in parallel. RollTimeout and ReloadTimeout are unused.
+func StartScript(l Layout, o ServiceOptions) (string, error) {
+	vars, err := serviceVariables(l, o)
+	if err != nil {
+		return "", err
+	}
+	// The start step neither rolls nor reloads.
+	vars = slices.DeleteFunc(vars, func(v variable) bool { return v.name == "ROLL_TIMEOUT" || v.name == "RELOAD_TIMEOUT" })
+	return render(StepStart, "enable natsd and start it unless it is running, then wait for it", vars, "httplib", "applied", "start"), nil
+}
+
+// ServiceScript enables natsd and starts, restarts, reloads or leaves it
+// as the fingerprints of what changed require, then waits for /healthz.
+// Run on one node after the other: a restart waits for the full /healthz.
+func ServiceScript(l Layout, o ServiceOptions) (string, error) {
+	vars, err := serviceVariables(l, o)
+	if err != nil {
+		return "", err
+	}
+	script := render(StepService, "start, restart or reload natsd as needed, then wait for /healthz", vars, "httplib", "applied", "service")
+	if len(o.Applies) == 0 {
+		return script, nil
+	}
+	// After the header: "#!/bin/bash", what the step is, how it runs.
+	head := strings.SplitAfterN(script, "\n", 4)
+	var b strings.Builder
+	b.WriteString(head[0] + head[1] + head[2])
+	for _, a := range o.Applies {
+		if a == "" || strings.ContainsAny(a, "\r\n") {
+			return "", fmt.Errorf("provision: Applies %q: want one non-empty line", a)
+		}
+		fmt.Fprintf(&b, "# applies: %s\n", a)
+	}
+	b.WriteString(head[3])
+	return b.String(), nil
 }
 
 // NodeFiles is what the config step writes on one node.

@@ -80,11 +80,11 @@ config_load_time() {
 	http_get /varz | sed -n 's/^[[:space:]]*"config_load_time":[[:space:]]*"\([^"]*\)".*/\1/p' || true
 }
 
-# --- service: start, restart, reload or nothing, then health --------------
-# What the running server was started with is recorded as two fingerprints:
-# "restart" over the binary, the unit and the settings a reload cannot apply,
-# "reload" over nats.conf and routes.conf. Only a change restarts; a second
-# run on an unchanged node does nothing.
+# --- lib: what the running server was started with ------------------------
+# It is recorded as two fingerprints: "restart" over the binary, the unit and
+# the settings a reload cannot apply, "reload" over nats.conf and routes.conf.
+# The start step records them when it starts natsd; the service step compares
+# them with the files now on disk to decide what a change needs.
 fingerprint() {
 	local f
 	for f in "$@"; do
@@ -99,6 +99,24 @@ if [ -d "$CONFIG_DIR/tls" ]; then
 	reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf" \
 		"$CONFIG_DIR/tls/cert.pem" "$CONFIG_DIR/tls/key.pem" "$CONFIG_DIR/tls/ca.pem")
 fi
+# record_applied notes the files on disk as what natsd now runs with.
+record_applied() {
+	printf 'restart=%s\nreload=%s\n' "$restart_fp" "$reload_fp" >"$STATE_DIR/applied.new"
+	if [ -f "$STATE_DIR/restart-settings" ]; then
+		cp -f "$STATE_DIR/restart-settings" "$STATE_DIR/applied-settings.new"
+		mv -f "$STATE_DIR/applied-settings.new" "$STATE_DIR/applied-settings"
+	fi
+	mv -f "$STATE_DIR/applied.new" "$STATE_DIR/applied"
+}
+
+# --- service: restart, reload or nothing, then health, one node at a time --
+# The service steps run one node after the other: each compares the
+# fingerprints of the files on disk with those natsd was started with and
+# restarts or reloads only for a change. On a first deployment the start
+# step has just started natsd with these files, so nothing is to do: the
+# step costs one SSH session. A second run on an unchanged node does nothing.
+
+# What natsd runs with, as the start step or an earlier run recorded it.
 applied_restart="" applied_reload=""
 if [ -f "$STATE_DIR/applied" ]; then
 	while IFS='=' read -r key val; do
@@ -131,9 +149,10 @@ only_limits_raised() {
 
 systemctl enable --quiet "$SERVICE"
 if ! systemctl is-active --quiet "$SERVICE"; then
-	# First start (or a server that is down): the other nodes may be
-	# starting too, so JetStream has no meta leader yet and the full
-	# /healthz would wait for one forever. The server itself being up is enough.
+	# A server that is down (it stopped after the start step started it):
+	# the other nodes may be down too, so JetStream may have no meta leader
+	# and the full /healthz would wait for one forever. The server itself
+	# being up is enough.
 	action=started
 	systemctl reset-failed "$SERVICE" 2>/dev/null || true
 	systemctl enable --now --quiet "$SERVICE"
@@ -172,10 +191,5 @@ else
 	action=unchanged
 	wait_healthz "?js-server-only=true" "$START_TIMEOUT"
 fi
-printf 'restart=%s\nreload=%s\n' "$restart_fp" "$reload_fp" >"$STATE_DIR/applied.new"
-if [ -f "$STATE_DIR/restart-settings" ]; then
-	cp -f "$STATE_DIR/restart-settings" "$STATE_DIR/applied-settings.new"
-	mv -f "$STATE_DIR/applied-settings.new" "$STATE_DIR/applied-settings"
-fi
-mv -f "$STATE_DIR/applied.new" "$STATE_DIR/applied"
+record_applied
 log "natsd $action, main pid $(systemctl show --property MainPID --value "$SERVICE")"

@@ -1,0 +1,125 @@
+#!/bin/bash
+# natsnest start step: enable natsd and start it unless it is running, then wait for it.
+# Rendered by natsnest; runs as root; safe to run again.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+STEP='start'
+SERVICE='natsd'
+BIN='/usr/local/bin/nats-server'
+UNIT_PATH='/etc/systemd/system/natsd.service'
+CONFIG_DIR='/etc/nats'
+STATE_DIR='/var/lib/natsnest'
+MONITOR_PORT='8222'
+MONITOR_TLS='0'
+START_TIMEOUT='120'
+
+# --- lib: messages -------------------------------------------------------
+log() { printf 'natsnest %s: %s\n' "$STEP" "$*"; }
+warn() { printf 'natsnest %s: warning: %s\n' "$STEP" "$*" >&2; }
+die() {
+	printf 'natsnest %s: error: %s\n' "$STEP" "$*" >&2
+	exit 1
+}
+
+# --- lib: monitoring endpoint ------------------------------------------------
+# http_get PATH prints the body of http://127.0.0.1:MONITOR_PORT/PATH and
+# succeeds only on HTTP 200. It speaks HTTP/1.0 over bash's /dev/tcp, so it
+# needs neither curl nor wget (minimal images have neither). With HTTPS
+# monitoring (MONITOR_TLS=1) it needs curl: the server's own certificate is
+# not checked, as the request goes over loopback to the server itself and
+# the certificate need not name 127.0.0.1.
+http_get() (
+	if [ "${MONITOR_TLS:-0}" = 1 ]; then
+		command -v curl >/dev/null 2>&1 || { echo "curl is needed for HTTPS monitoring and is missing"; exit 1; }
+		out=$(curl -sS --insecure --max-time 10 -w '\n%{http_code}' "https://127.0.0.1:$MONITOR_PORT$1" 2>&1) || exit 1
+		printf '%s\n' "${out%$'\n'*}"
+		[ "${out##*$'\n'}" = 200 ]
+		exit
+	fi
+	{ exec 3<>"/dev/tcp/127.0.0.1/$MONITOR_PORT"; } 2>/dev/null || exit 1
+	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
+	IFS= read -r -t 10 status <&3 || exit 1
+	while IFS= read -r -t 10 line <&3; do
+		if [ -z "$line" ] || [ "$line" = $'\r' ]; then break; fi
+	done
+	body=""
+	while IFS= read -r -t 10 line <&3 || [ -n "$line" ]; do
+		body+=$line$'\n'
+		line=""
+	done
+	printf '%s' "$body"
+	case $status in "HTTP/1."?" 200"*) exit 0 ;; esac
+	exit 1
+)
+
+# wait_healthz QUERY SECONDS waits until /healthz?QUERY answers 200, or
+# prints the last answer and the service's journal and fails.
+wait_healthz() {
+	local query=$1 limit=$2 deadline body=""
+	deadline=$((SECONDS + limit))
+	while :; do
+		if body=$(http_get "/healthz$query"); then
+			log "natsd answers /healthz$query"
+			return 0
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then break; fi
+		sleep 2
+	done
+	warn "natsd did not answer /healthz$query within ${limit}s; last answer: ${body:-none}"
+	journalctl -u "$SERVICE" -n 50 --no-pager >&2 || true
+	die "natsd is not healthy"
+}
+
+# config_load_time prints when the running server last loaded its
+# configuration (from /varz), or nothing when it cannot tell.
+config_load_time() {
+	http_get /varz | sed -n 's/^[[:space:]]*"config_load_time":[[:space:]]*"\([^"]*\)".*/\1/p' || true
+}
+
+# --- lib: what the running server was started with ------------------------
+# It is recorded as two fingerprints: "restart" over the binary, the unit and
+# the settings a reload cannot apply, "reload" over nats.conf and routes.conf.
+# The start step records them when it starts natsd; the service step compares
+# them with the files now on disk to decide what a change needs.
+fingerprint() {
+	local f
+	for f in "$@"; do
+		if [ -f "$f" ]; then sha256sum <"$f"; else printf 'absent\n'; fi
+	done | sha256sum | cut -d' ' -f1
+}
+restart_fp=$(fingerprint "$BIN" "$UNIT_PATH" "$STATE_DIR/restart-settings")
+reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf")
+# A new TLS certificate or key is applied by a reload too (nats.conf names
+# only their paths). Nodes without TLS keep the fingerprint they had.
+if [ -d "$CONFIG_DIR/tls" ]; then
+	reload_fp=$(fingerprint "$CONFIG_DIR/nats.conf" "$CONFIG_DIR/routes.conf" \
+		"$CONFIG_DIR/tls/cert.pem" "$CONFIG_DIR/tls/key.pem" "$CONFIG_DIR/tls/ca.pem")
+fi
+# record_applied notes the files on disk as what natsd now runs with.
+record_applied() {
+	printf 'restart=%s\nreload=%s\n' "$restart_fp" "$reload_fp" >"$STATE_DIR/applied.new"
+	if [ -f "$STATE_DIR/restart-settings" ]; then
+		cp -f "$STATE_DIR/restart-settings" "$STATE_DIR/applied-settings.new"
+		mv -f "$STATE_DIR/applied-settings.new" "$STATE_DIR/applied-settings"
+	fi
+	mv -f "$STATE_DIR/applied.new" "$STATE_DIR/applied"
+}
+
+# --- start: the first start, on every node at once -------------------------
+# A node's first start does not wait for the others: the start steps of all
+# nodes run in parallel, and JetStream elects its meta leader once enough of
+# them are up. So the wait is for the server itself (/healthz with
+# js-server-only), not for the meta leader. A running server is left alone:
+# changes to it are the service step's, which rolls them one node at a time.
+systemctl enable --quiet "$SERVICE"
+if systemctl is-active --quiet "$SERVICE"; then
+	log "natsd is running (main pid $(systemctl show --property MainPID --value "$SERVICE")); the service step applies any change"
+	exit 0
+fi
+systemctl reset-failed "$SERVICE" 2>/dev/null || true
+systemctl enable --now --quiet "$SERVICE"
+wait_healthz "?js-server-only=true" "$START_TIMEOUT"
+record_applied
+log "natsd started, main pid $(systemctl show --property MainPID --value "$SERVICE")"
