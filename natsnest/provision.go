@@ -72,11 +72,18 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 //	upload   after base;          re-runs when the binary's checksum changes (upload only)
 //	binary   after base, upload;  re-runs when version, URL, checksum or arch change
 //	config   after binary;        re-runs when the rendered files change (stdin, secret)
-//	service  after disk, binary, config and the previous host's service;
+//	start    after disk, binary, config; starts natsd unless it is running
+//	service  after start and the previous host's service;
 //	         re-runs when the binary or any rendered file changes
 //
 // Every step also re-runs when the host's InstanceID or connection changes,
 // and when its own script changes (a natsnest upgrade).
+//
+// The start steps of all hosts run at once, so a first deployment boots
+// every node in parallel. Only the service steps are chained, for rolling
+// restarts: on a first deployment each finds its server running what the
+// start step started it with and does nothing, so the chain adds one SSH
+// session per host, not one start.
 func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a ServersArgs, bin resolvedBinary) ([]*remote.Command, error) {
 	sudo := a.SSH.User != "root"
 	run := func(script string) pulumi.StringInput { return pulumi.String(provision.RemoteCommand(script, sudo)) }
@@ -91,7 +98,13 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 	if scripts[provision.StepConfig], err = provision.ConfigScript(layout); err != nil {
 		return nil, err
 	}
-	if scripts[provision.StepService], err = provision.ServiceScript(layout, provision.ServiceOptions{MonitorPort: a.MonitorPort, MonitorTLS: a.TLS != nil && a.TLS.Monitoring}); err != nil {
+	serviceOpts := provision.ServiceOptions{MonitorPort: a.MonitorPort, MonitorTLS: a.TLS != nil && a.TLS.Monitoring}
+	if scripts[provision.StepStart], err = provision.StartScript(layout, serviceOpts); err != nil {
+		return nil, err
+	}
+	// The service script is rendered per host, with what it applies; this
+	// checks the options once.
+	if _, err = provision.ServiceScript(layout, serviceOpts); err != nil {
 		return nil, err
 	}
 	// binaryKey names the binary the nodes run; the service step restarts
@@ -196,19 +209,33 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 			return nil, err
 		}
 
-		// The digest of the rendered files restarts or reloads the service
-		// when they change; secret, as it is derived from routes.conf.
-		digest := pulumi.ToSecret(payload.ApplyT(func(p string) string {
+		start, err := command(provision.StepStart, &remote.CommandArgs{
+			Create:   run(scripts[provision.StepStart]),
+			Triggers: triggers(),
+		}, disk, binary, config)
+		if err != nil {
+			return nil, err
+		}
+
+		// The service step runs nothing when it is created: the start step
+		// has just started natsd with these files. Its script is an update,
+		// and names the binary and a digest of the rendered files, so a
+		// change to either restarts or reloads natsd, one host after the
+		// other. Secret, as the digest is derived from routes.conf.
+		roll := pulumi.ToSecret(payload.ApplyT(func(p string) (string, error) {
 			sum := sha256.Sum256([]byte(p))
-			return "config sha256:" + hex.EncodeToString(sum[:])
+			o := serviceOpts
+			o.Applies = []string{binaryKey, "config sha256:" + hex.EncodeToString(sum[:])}
+			s, err := provision.ServiceScript(layout, o)
+			return provision.RemoteCommand(s, sudo), err
 		})).(pulumi.StringOutput)
-		serviceDeps := []pulumi.Resource{disk, binary, config}
+		serviceDeps := []pulumi.Resource{disk, binary, config, start}
 		if i > 0 {
 			serviceDeps = append(serviceDeps, services[i-1])
 		}
 		services[i], err = command(provision.StepService, &remote.CommandArgs{
-			Create:   run(scripts[provision.StepService]),
-			Triggers: append(triggers(binaryKey), digest),
+			Update:   roll,
+			Triggers: triggers(),
 		}, serviceDeps...)
 		if err != nil {
 			return nil, err

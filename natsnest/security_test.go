@@ -110,8 +110,10 @@ func TestServersTLS(t *testing.T) {
 		if !strings.Contains(f.RestartSettings, `monitor_tls="true"`) {
 			t.Errorf("%s: switching to HTTPS monitoring does not restart", host)
 		}
-		if s := r.str(t, "nats-"+host+"-service", "create"); !strings.Contains(s, `MONITOR_TLS='\''1'\''`) {
-			t.Errorf("%s: the service step checks health over plain HTTP", host)
+		for _, step := range [][2]string{{"start", "create"}, {"service", "update"}} {
+			if s := r.str(t, "nats-"+host+"-"+step[0], step[1]); !strings.Contains(s, `MONITOR_TLS='\''1'\''`) {
+				t.Errorf("%s: the %s step checks health over plain HTTP", host, step[0])
+			}
 		}
 	}
 	if got := r.outputs["privateEndpoint"].Value; got != "tls://10.0.0.1:4222,tls://10.0.0.2:4222,tls://10.0.0.3:4222" {

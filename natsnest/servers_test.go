@@ -234,7 +234,7 @@ func (r *svResult) names() []string {
 	return out
 }
 
-var svSteps = []string{"base", "disk", "upload", "binary", "config", "service"}
+var svSteps = []string{"base", "disk", "upload", "binary", "config", "start", "service"}
 
 func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 	r := svMustDeploy(t, svArgs(t, 3))
@@ -267,7 +267,8 @@ func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 			"upload":  {step("base")},
 			"binary":  {step("base"), step("upload")},
 			"config":  {step("base"), step("binary")},
-			"service": {step("binary"), step("config"), step("disk")},
+			"start":   {step("binary"), step("config"), step("disk")},
+			"service": {step("start"), step("binary"), step("config"), step("disk")},
 		}
 		if i > 1 {
 			// Rolling: one node's service after the other's.
@@ -281,8 +282,18 @@ func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 				}
 			}
 		}
-		// Nothing but the rolling chain ties hosts together.
-		for _, s := range []string{"base", "disk", "upload", "binary", "config"} {
+		// The chained service step runs nothing when it is created: a
+		// first deployment's chain costs no SSH session. Its script is
+		// the update, which rolls a change.
+		if v := plain(r.input(t, step("service"), "create")); !v.IsNull() {
+			t.Errorf("%s runs %v when created", step("service"), v)
+		}
+		if !strings.Contains(r.str(t, step("service"), "update"), "natsnest service step") {
+			t.Errorf("%s: the update is not the service script", step("service"))
+		}
+		// Nothing but the rolling chain ties hosts together: every
+		// node's first start runs at once.
+		for _, s := range []string{"base", "disk", "upload", "binary", "config", "start"} {
 			for _, d := range r.regs[step(s)].Deps {
 				if strings.HasPrefix(d, "nats-n") && !strings.HasPrefix(d, fmt.Sprintf("nats-n%d-", i)) {
 					t.Errorf("%s waits for another host's %s: hosts are provisioned in parallel", step(s), d)
@@ -526,13 +537,10 @@ func TestServersSecrets(t *testing.T) {
 				t.Errorf("%s%s: bastion %v", host, s, proxy)
 			}
 		}
-		// The service step's trigger on the rendered files is secret too.
-		var secretTrigger bool
-		for _, tr := range plain(r.input(t, host+"service", "triggers")).ArrayValue() {
-			secretTrigger = secretTrigger || tr.IsSecret()
-		}
-		if !secretTrigger {
-			t.Errorf("%sservice: the config digest trigger is not secret", host)
+		// The service step's script names a digest of the rendered files,
+		// so it is secret too.
+		if u := r.input(t, host+"service", "update"); !u.IsSecret() || !strings.Contains(plain(u).StringValue(), "# applies: config sha256:") {
+			t.Errorf("%sservice: the update naming the config digest is not secret (or names none)", host)
 		}
 		// The command lines carry no secret: those travel on stdin.
 		if s := r.str(t, host+"config", "create"); strings.Contains(s, "routes: [") || strings.Contains(s, "$2a$") {
@@ -723,8 +731,12 @@ func TestServersSudoForOtherUsers(t *testing.T) {
 	args.SSH.Port = 2222
 	args.Hosts[0].HostKey = pulumi.String("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey")
 	r := svMustDeploy(t, args)
-	for _, s := range []string{"base", "disk", "binary", "config", "service"} {
-		if got := r.str(t, "nats-n1-"+s, "create"); !strings.HasPrefix(got, "sudo -n bash -c ") {
+	for _, s := range []string{"base", "disk", "binary", "config", "start", "service"} {
+		field := "create"
+		if s == "service" {
+			field = "update"
+		}
+		if got := r.str(t, "nats-n1-"+s, field); !strings.HasPrefix(got, "sudo -n bash -c ") {
 			t.Errorf("%s: %.40s", s, got)
 		}
 	}
