@@ -36,11 +36,14 @@ var resourceLatency = map[string]time.Duration{
 // remoteCommandLatency is per provisioning step, by the suffix of the
 // command's name (<servers>-<node>-<step>).
 var remoteCommandLatency = map[string]time.Duration{
-	"base":    15 * time.Second, // waits for cloud-init, creates the user and directories
-	"disk":    10 * time.Second,
-	"binary":  20 * time.Second,
-	"config":  10 * time.Second,
-	"service": 10 * time.Second, // starts nats-server and waits for /healthz
+	"base":   15 * time.Second, // waits for cloud-init, creates the user and directories
+	"disk":   10 * time.Second,
+	"binary": 20 * time.Second,
+	"config": 10 * time.Second,
+	"start":  10 * time.Second, // starts nats-server and waits for /healthz?js-server-only=true
+	// The service step (rolling later changes) and the leave step (run on
+	// delete) are created without a create command: pulumi-command runs
+	// nothing, so they take no time here.
 }
 
 // invokeLatency is per data source lookup; lookups block the program, in
@@ -136,6 +139,19 @@ func (m *deployMocks) NewResource(args pulumi.MockResourceArgs) (string, resourc
 	d := latencyOf(args.TypeToken, args.Name)
 	if args.TypeToken == "bench:index:Probe" {
 		d = m.probe
+	}
+	if args.TypeToken == remoteCommandType {
+		// pulumi-command runs a command's create, if it has one, when
+		// the command is created; each one that does needs an assumed
+		// latency, or the chain would leave it out unnoticed.
+		create, hasCreate := args.Inputs["create"]
+		hasCreate = hasCreate && !create.IsNull()
+		switch {
+		case !hasCreate:
+			d = 0
+		case d == 0:
+			return "", nil, fmt.Errorf("bench: %s runs a command when created but has no assumed latency (remoteCommandLatency)", args.Name)
+		}
 	}
 	start := time.Since(m.t0)
 	if args.Custom {
@@ -407,10 +423,10 @@ func renderDeploy(w writer, d *DeployResult) {
 	for _, k := range keys {
 		w("| `%s` | %s |\n", k, fmtDur(d.Latencies[k]))
 	}
-	w("\nComponents and any other remote command take no time. ")
+	w("\nComponents take no time, and so do the remote commands created without a create command, which pulumi-command then does not run: each node's **service** step, chained node after node to roll later changes (restart or reload) one node at a time, and its **leave** step, which runs when the node is removed. Each node's **start** step boots nats-server, on all nodes at once. ")
 	w("The mock engine runs registrations in parallel, as `pulumi up` does with its default (unbounded) `--parallel`: %d independent resources of %s each, registered at once, took %s (%d in flight at most). ",
 		d.Probes, fmtDur(d.ProbeDelay), fmtDur(d.EngineWall), d.EngineMax)
-	w("The program's own work is not scaled down: **program CPU** is the CPU time the process used during a run. A CPU profile of a run without latencies puts almost all of it in bcrypt (`natsconf.HashPassword` under `natsnest.renderNodeFiles`), which hashes the same passwords again for every node. ")
+	w("The program's own work is not scaled down: **program CPU** is the CPU time the process used during a run (rendering every node's files, bcrypt hashing each password once, the SDK and the mock engine). ")
 	w("At 1/%g of the cloud's latencies that work weighs %gx more than in a real `pulumi up`, where it overlaps with the base, upload and binary steps.\n\n", 1/d.Scale, 1/d.Scale)
 
 	w("| nodes | resources | longest chain (cloud time) | chain × %g | measured wall | program CPU | wall − scaled chain | most in flight | runs |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n", d.Scale)
