@@ -20,6 +20,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/natsnest/pulumi-natsnest/internal/stack"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
@@ -302,7 +303,7 @@ func runProgram(t *testing.T, cfg map[string]string) *programMocks {
 			secretKeys = append(secretKeys, k)
 		}
 	}
-	err := pulumi.RunErr(program, pulumi.WithMocks("natsnest", "cluster", m), func(info *pulumi.RunInfo) {
+	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("natsnest", "cluster", m), func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys = full, secretKeys
 	})
 	if err != nil {

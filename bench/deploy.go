@@ -10,10 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/natsnest/pulumi-natsnest/internal/stack"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
-	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
 // Assumed cloud latencies: how long Alibaba Cloud (or the node, for the
@@ -244,30 +243,6 @@ func stackConfig(nodes int) (map[string]string, []string) {
 	return cfg, []string{"natsnest:instancePassword", "natsnest:adminPassword", "natsnest:appPassword", "natsnest:stackSecret"}
 }
 
-// program is the production program's body (main.go at the module root,
-// which as package main cannot be imported): the stack's config through
-// natsnest.ClusterArgsFromConfig into natsnest.NewCluster, and its exports.
-func program(ctx *pulumi.Context) error {
-	get := func(key string) (string, bool) { return ctx.GetConfig(ctx.Project() + ":" + key) }
-	args, err := natsnest.ClusterArgsFromConfig(get)
-	if err != nil {
-		return err
-	}
-	cluster, err := natsnest.NewCluster(ctx, "natsnest", args)
-	if err != nil {
-		return err
-	}
-	ctx.Export("privateEndpoint", cluster.PrivateEndpoint)
-	ctx.Export("publicEndpoint", cluster.PublicEndpoint)
-	ctx.Export("nodes", cluster.Nodes)
-	ctx.Export("monitoringUrls", cluster.MonitoringURLs)
-	ctx.Export("clusterName", cluster.ClusterName)
-	ctx.Export("natsContext", pulumi.ToSecret(cluster.NatsContext))
-	ctx.Export("vpcId", cluster.VpcID)
-	ctx.Export("securityGroupId", cluster.SecurityGroupID)
-	return nil
-}
-
 func withConfig(cfg map[string]string, secret []string) pulumi.RunOption {
 	return func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys = cfg, secret
@@ -281,7 +256,7 @@ func deployOnce(nodes int, scale float64) DeployRun {
 	cfg, secret := stackConfig(nodes)
 	c0, t0 := cpuTime(), time.Now()
 	m.t0 = t0
-	err := pulumi.RunErr(program, pulumi.WithMocks("natsnest", "bench", m), withConfig(cfg, secret))
+	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("natsnest", "bench", m), withConfig(cfg, secret))
 	r.Wall, r.CPU = time.Since(t0), cpuTime()-c0
 	if err != nil {
 		r.Err = err.Error()
@@ -404,7 +379,7 @@ func renderDeploy(w writer, d *DeployResult) {
 		return
 	}
 	partHeader(w, d.Part, "1. Deploy critical path")
-	w("The production program — `main.go`'s body: the stack's config through `natsnest.ClusterArgsFromConfig` into `natsnest.NewCluster`, and its exports (package main cannot be imported, so `bench` repeats those lines) — ")
+	w("The production program — `internal/stack.Program`, which `main.go` runs: the stack's config through `natsnest.ClusterArgsFromConfig` into `natsnest.NewCluster`, and its exports — ")
 	w("runs under `pulumi.WithMocks` with the seed's cluster template (`stacks/Pulumi.cluster.yaml`: one zone, a public IP per node, the nats-server binary uploaded) for 1, 3, 5 and 11 nodes, in a rotating order each round. ")
 	w("The mock monitor's `NewResource` sleeps the resource's assumed cloud latency × %g and records its dependencies from the register request; the two lookups sleep too. ", d.Scale)
 	w("The **longest chain** is computed from the recorded graph: the chain of dependencies whose latencies add up to the most, plus the lookups, which block the program before any resource registers. ")

@@ -1,0 +1,59 @@
+// Package stack is the natsnest Pulumi program's body: the stack's config
+// into natsnest.NewCluster, and its outputs. main.go runs it; the benchmarks
+// run the same function under mocks, so what they measure is the program
+// users deploy.
+package stack
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/natsnest/pulumi-natsnest/natsnest"
+)
+
+// ClusterName is the component's name; every cloud resource is named after
+// it. A constant, so renaming a stack never renames (and replaces) resources.
+const ClusterName = "natsnest"
+
+// Program reads the stack's config (see Pulumi.yaml for every key and its
+// default), deploys the cluster and exports its outputs.
+func Program(ctx *pulumi.Context) error {
+	get := func(key string) (string, bool) { return ctx.GetConfig(ctx.Project() + ":" + key) }
+	args, err := natsnest.ClusterArgsFromConfig(get)
+	if err != nil {
+		return err
+	}
+	for _, key := range natsnest.SecretConfigKeys {
+		if v, ok := get(key); ok && v != "" && !ctx.IsConfigSecret(ctx.Project()+":"+key) {
+			_ = ctx.Log.Warn(fmt.Sprintf("config %s is stored in plain text; set it with `pulumi config set --secret %s`", key, key), nil)
+		}
+	}
+
+	var opts []pulumi.ResourceOption
+	if version, ok := get("alicloudVersion"); ok && version != "" {
+		region, _ := ctx.GetConfig("alicloud:region")
+		provider, err := alicloud.NewProvider(ctx, "alicloud", &alicloud.ProviderArgs{
+			Region: pulumi.String(region),
+		}, pulumi.Version(version))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, pulumi.Provider(provider))
+	}
+
+	cluster, err := natsnest.NewCluster(ctx, ClusterName, args, opts...)
+	if err != nil {
+		return err
+	}
+	ctx.Export("privateEndpoint", cluster.PrivateEndpoint)
+	ctx.Export("publicEndpoint", cluster.PublicEndpoint)
+	ctx.Export("nodes", cluster.Nodes)
+	ctx.Export("monitoringUrls", cluster.MonitoringURLs)
+	ctx.Export("clusterName", cluster.ClusterName)
+	ctx.Export("natsContext", pulumi.ToSecret(cluster.NatsContext))
+	ctx.Export("vpcId", cluster.VpcID)
+	ctx.Export("securityGroupId", cluster.SecurityGroupID)
+	return nil
+}
