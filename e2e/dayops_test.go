@@ -82,17 +82,19 @@ func opsProgram(f *machines.Fleet, c opsConfig) pulumi.RunFunc {
 
 // serviceActions is what each host's service step said it did
 // ("reloaded", "restarted", "started", "unchanged"), and checks that the
-// service steps ran one host after the other.
-func serviceActions(t *testing.T, d *Deployment, names []string) map[string]string {
+// service steps ran one host after the other. prefix is the Servers
+// component's name.
+func serviceActions(t *testing.T, d *Deployment, prefix string, names []string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	var prev *Event
 	for _, name := range names {
-		ev := d.Find(fmt.Sprintf("%s-%s-%s", opsStack, name, provision.StepService))
+		ev := d.Find(fmt.Sprintf("%s-%s-%s", prefix, name, provision.StepService))
 		if ev == nil {
 			t.Fatalf("no service step of %s", name)
 		}
-		if ev.Op == "same" {
+		if ev.Script == "" {
+			// Unchanged, or created (a service step runs nothing then).
 			out[name] = "not run"
 			continue
 		}
@@ -102,12 +104,46 @@ func serviceActions(t *testing.T, d *Deployment, names []string) map[string]stri
 				break
 			}
 		}
-		if prev != nil && prev.Op != "same" && ev.Start < prev.End {
+		if prev != nil && prev.Script != "" && ev.Start < prev.End {
 			t.Errorf("the service step of %s began before %s's had finished: not rolling", name, prev.Host)
 		}
 		prev = ev
 	}
 	return out
+}
+
+// firstBoot checks the steps that bring new hosts up: each host's start
+// step started natsd, and its service step, which rolls changes one host
+// after the other, was created and ran nothing. It says how long the start
+// steps took, which run in parallel, and how long the chain of service
+// steps took, which run one after the other.
+func firstBoot(t *testing.T, d *Deployment, prefix string, names []string) string {
+	t.Helper()
+	var starts []string
+	var chainStart, chainEnd time.Duration
+	for _, name := range names {
+		st := d.Find(fmt.Sprintf("%s-%s-%s", prefix, name, provision.StepStart))
+		sv := d.Find(fmt.Sprintf("%s-%s-%s", prefix, name, provision.StepService))
+		if st == nil || sv == nil {
+			t.Fatalf("%s: no start or service step", name)
+		}
+		if !strings.Contains(st.Stdout, "natsd started,") {
+			t.Errorf("%s: the start step did not start natsd:\n%s%s", name, st.Stdout, st.Stderr)
+		}
+		if sv.Op != "create" || sv.Script != "" {
+			t.Errorf("%s: the service step was %s and ran %q, want created, running nothing", name, sv.Op, firstLines(sv.Script, 2))
+		}
+		if sv.Start < st.End {
+			t.Errorf("%s: the service step began before the start step had finished", name)
+		}
+		starts = append(starts, (st.End - st.Start).Round(10*time.Millisecond).String())
+		if chainStart == 0 || sv.Start < chainStart {
+			chainStart = sv.Start
+		}
+		chainEnd = max(chainEnd, sv.End)
+	}
+	return fmt.Sprintf("start steps (in parallel) took %s; the chain of %d service steps, created running nothing, %s",
+		strings.Join(starts, " "), len(names), (chainEnd - chainStart).Round(time.Millisecond))
 }
 
 // runRemovedDeletes does what `pulumi up` does last: it runs the Delete of
@@ -269,7 +305,7 @@ func TestDayOps(t *testing.T) {
 
 	s.Step("deploy natsnest.Servers onto ops-1..3 running nats-server v%s", prev)
 	d := deploy("first deployment", cfg)
-	s.Verified("deployed in %s: %v", d.Took.Round(time.Second), serviceActions(t, d, names[:3]))
+	s.Verified("deployed in %s: %s", d.Took.Round(time.Second), firstBoot(t, d, opsStack, names[:3]))
 
 	urls := func(ms []*machines.Machine) string {
 		var u []string
@@ -318,7 +354,7 @@ func TestDayOps(t *testing.T) {
 	before := pids(three)
 	cfg.secondUser = true
 	d = deploy("adding a user", cfg)
-	acts := serviceActions(t, d, names[:3])
+	acts := serviceActions(t, d, opsStack, names[:3])
 	after := pids(three)
 	for _, m := range three {
 		if acts[m.Name] != "reloaded" || after[m.Name] != before[m.Name] {
@@ -338,7 +374,7 @@ func TestDayOps(t *testing.T) {
 	before = pids(three)
 	cfg.durability = natsnest.DurabilityAlways
 	d = deploy("durability", cfg)
-	acts = serviceActions(t, d, names[:3])
+	acts = serviceActions(t, d, opsStack, names[:3])
 	after = pids(three)
 	for _, m := range three {
 		if acts[m.Name] != "restarted" || after[m.Name] == before[m.Name] {
@@ -351,7 +387,7 @@ func TestDayOps(t *testing.T) {
 	s.Step("upgrade nats-server v%s → v%s: binary and service steps re-run, restarts roll", prev, version.NATSServer)
 	cfg.version, cfg.binary = version.NATSServer, newBin
 	d = deploy("upgrade", cfg)
-	acts = serviceActions(t, d, names[:3])
+	acts = serviceActions(t, d, opsStack, names[:3])
 	for _, m := range three {
 		var v struct {
 			Version string `json:"version"`
@@ -366,7 +402,8 @@ func TestDayOps(t *testing.T) {
 	s.Step("scale out 3 → 5: the old nodes reload with the new routes, the new ones start")
 	cfg.hosts = 5
 	d = deploy("scale out", cfg)
-	acts = serviceActions(t, d, names)
+	acts = serviceActions(t, d, opsStack, names)
+	newNodes := firstBoot(t, d, opsStack, names[3:])
 	if err := eventually(2*time.Minute, func() error { return metaSize(five, 5) }); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +412,7 @@ func TestDayOps(t *testing.T) {
 			t.Errorf("%s: %q after scale out, want reloaded", n, acts[n])
 		}
 	}
-	progress(fmt.Sprintf("scaled out in %s (%v); JetStream meta group of 5", d.Took.Round(time.Second), acts))
+	progress(fmt.Sprintf("scaled out in %s (%v; new nodes: %s); JetStream meta group of 5", d.Took.Round(time.Second), acts, newNodes))
 
 	// A stream created now lands on the new, empty servers.
 	moved, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OPSMOVED", Subjects: []string{"opsmoved.>"}, Replicas: 3, Storage: jetstream.FileStorage})
@@ -410,7 +447,7 @@ func TestDayOps(t *testing.T) {
 	s.Step("scale in 5 → 3: the remaining nodes reload without ops-4 and ops-5; then, as pulumi does last, the leave commands' Delete runs on ops-5, then ops-4: lame duck, peer-remove, wait for the rest to be healthy")
 	cfg.hosts = 3
 	d = deploy("scale in", cfg)
-	acts = serviceActions(t, d, names[:3])
+	acts = serviceActions(t, d, opsStack, names[:3])
 	for _, n := range names[:3] {
 		if acts[n] != "reloaded" {
 			t.Errorf("%s: %q after scale in, want reloaded", n, acts[n])

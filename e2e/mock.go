@@ -392,8 +392,10 @@ func runOp(existed, changed, rerun bool) string {
 }
 
 // commandOp decides, as pulumi-command v1 does, what a Command runs: create
-// when new; on changed inputs, delete+create when triggers changed
-// (replacement), else update (or create when no update is given).
+// when new; on changed inputs, delete+create when triggers or the connection
+// changed (replacement: both are replaceOnChanges), else update (or create
+// when no update is given). A command without create runs nothing when it is
+// created or replaced. A rerun runs what an update would.
 func commandOp(in, prev resource.PropertyMap, existed, changed, rerun bool) (string, string, error) {
 	create, err := optString(in, "create")
 	if err != nil {
@@ -406,15 +408,17 @@ func commandOp(in, prev resource.PropertyMap, existed, changed, rerun bool) (str
 	switch {
 	case !existed:
 		return "create", create, nil
-	case changed && !prev["triggers"].DeepEquals(in["triggers"]):
+	case changed && (!prev["triggers"].DeepEquals(in["triggers"]) || !prev["connection"].DeepEquals(in["connection"])):
 		return "replace", create, nil
-	case changed:
-		if update != "" {
-			return "update", update, nil
+	case changed, rerun:
+		op := "update"
+		if !changed {
+			op = "rerun"
 		}
-		return "update", create, nil
-	case rerun:
-		return "rerun", create, nil
+		if update != "" {
+			return op, update, nil
+		}
+		return op, create, nil
 	}
 	return "same", "", nil
 }

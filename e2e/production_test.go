@@ -20,6 +20,7 @@ import (
 
 	"github.com/natsnest/pulumi-natsnest/internal/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/stack"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
@@ -33,12 +34,12 @@ const (
 	edgeSecret      = "e2e-edge-stack-secret-0123456789"
 	streamName      = "E2E"
 	clusterStack    = "../stacks/Pulumi.cluster.yaml"
-	clusterResource = "natsnest" // main.go's clusterName
+	clusterResource = stack.ClusterName
 )
 
-// clusterProgram is the root program (main.go) as far as a mock can run it:
-// the stack's config through natsnest.ClusterArgsFromConfig into
-// natsnest.NewCluster, under the same component name.
+// clusterProgram is the root program (internal/stack.Program) as far as a
+// mock can run it: the stack's config through natsnest.ClusterArgsFromConfig
+// into natsnest.NewCluster, under the same component name.
 func clusterProgram(cfg map[string]string, endpoint *string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		args, err := natsnest.ClusterArgsFromConfig(func(key string) (string, bool) {
@@ -157,8 +158,9 @@ func TestProduction(t *testing.T) {
 			uploads++
 		}
 	}
-	s.Verified("natsnest.Cluster deployed in %s: %d resources, %d commands run over SSH (%d uploads); publicEndpoint %s",
-		d1.Took.Round(time.Second), len(d1.Events), len(d1.Commands()), uploads, clusterURL)
+	s.Verified("natsnest.Cluster deployed in %s: %d resources, %d commands run over SSH (%d uploads); publicEndpoint %s; %s",
+		d1.Took.Round(time.Second), len(d1.Events), len(d1.Commands()), uploads, clusterURL,
+		firstBoot(t, d1, clusterResource+"-servers", []string{"nats-1", "nats-2", "nats-3"}))
 
 	// --- (b) natsnest.Servers onto an existing machine, binary downloaded --
 	s.Step("deploy natsnest.Servers with 1 host (%s, data disk %s) downloading nats-server from %s with its checksum", edge.Name, edge.DataDevice, rel.URL)
