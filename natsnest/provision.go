@@ -73,17 +73,18 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 //	binary   after base, upload;  re-runs when version, URL, checksum or arch change
 //	config   after binary;        re-runs when the rendered files change (stdin, secret)
 //	start    after disk, binary, config; starts natsd unless it is running
-//	service  after start and the previous host's service;
-//	         re-runs when the binary or any rendered file changes
+//	service  after start and the previous host's service; runs nothing
+//	         when created, and restarts or reloads natsd (an update) when
+//	         the binary or any rendered file changes
 //
-// Every step also re-runs when the host's InstanceID or connection changes,
-// and when its own script changes (a natsnest upgrade).
+// Every step also re-runs when the host's InstanceID or connection changes
+// (the service step is then replaced and runs nothing, as the start step
+// starts natsd afresh), and when its own script changes (a natsnest upgrade).
 //
 // The start steps of all hosts run at once, so a first deployment boots
 // every node in parallel. Only the service steps are chained, for rolling
-// restarts: on a first deployment each finds its server running what the
-// start step started it with and does nothing, so the chain adds one SSH
-// session per host, not one start.
+// restarts; as they run nothing when created, the chain costs a first
+// deployment nothing.
 func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a ServersArgs, bin resolvedBinary) ([]*remote.Command, error) {
 	sudo := a.SSH.User != "root"
 	run := func(script string) pulumi.StringInput { return pulumi.String(provision.RemoteCommand(script, sudo)) }

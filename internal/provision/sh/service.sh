@@ -1,9 +1,10 @@
 # --- service: restart, reload or nothing, then health, one node at a time --
 # The service steps run one node after the other: each compares the
 # fingerprints of the files on disk with those natsd was started with and
-# restarts or reloads only for a change. On a first deployment the start
-# step has just started natsd with these files, so nothing is to do: the
-# step costs one SSH session. A second run on an unchanged node does nothing.
+# restarts or reloads only for a change. natsnest runs it as an update, when
+# the binary or the rendered files changed, not on a first deployment (the
+# start step starts natsd then). A second run on an unchanged node does
+# nothing.
 
 # What natsd runs with, as the start step or an earlier run recorded it.
 applied_restart="" applied_reload=""
