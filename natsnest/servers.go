@@ -377,10 +377,12 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 		}
 	}
 	// The endpoints wait for every service step: a client given them finds
-	// the cluster up.
+	// the cluster up. On the steps' IDs, not their output, which is secret
+	// (the service script names a digest of secret files) and would make
+	// the endpoints secret too.
 	var done []any
 	for _, c := range services {
-		done = append(done, c.Stdout)
+		done = append(done, c.ID())
 	}
 	endpoint := func(addrs []pulumi.Input) pulumi.StringOutput {
 		all := append(append([]any{}, done...), toAny(addrs)...)

@@ -64,6 +64,12 @@ func (m *svMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 	if args.TypeToken == "command:remote:Command" {
 		state["stdout"] = resource.NewStringProperty("natsnest " + args.Name + ": done")
 		state["stderr"] = resource.NewStringProperty("")
+		// pulumi-command's outputs are secret when the command is
+		// (stdout and stderr depend on create and update).
+		if args.Inputs["create"].IsSecret() || args.Inputs["update"].IsSecret() {
+			state["stdout"] = resource.MakeSecret(state["stdout"])
+			state["stderr"] = resource.MakeSecret(state["stderr"])
+		}
 	}
 	return args.Name + "-id", state, nil
 }
