@@ -82,14 +82,13 @@ func opsProgram(f *machines.Fleet, c opsConfig) pulumi.RunFunc {
 
 // serviceActions is what each host's service step said it did
 // ("reloaded", "restarted", "started", "unchanged"), and checks that the
-// service steps ran one host after the other. prefix is the Servers
-// component's name.
-func serviceActions(t *testing.T, d *Deployment, prefix string, names []string) map[string]string {
+// service steps ran one host after the other.
+func serviceActions(t *testing.T, d *Deployment, names []string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	var prev *Event
 	for _, name := range names {
-		ev := d.Find(fmt.Sprintf("%s-%s-%s", prefix, name, provision.StepService))
+		ev := d.Find(fmt.Sprintf("%s-%s-%s", opsStack, name, provision.StepService))
 		if ev == nil {
 			t.Fatalf("no service step of %s", name)
 		}
@@ -354,7 +353,7 @@ func TestDayOps(t *testing.T) {
 	before := pids(three)
 	cfg.secondUser = true
 	d = deploy("adding a user", cfg)
-	acts := serviceActions(t, d, opsStack, names[:3])
+	acts := serviceActions(t, d, names[:3])
 	after := pids(three)
 	for _, m := range three {
 		if acts[m.Name] != "reloaded" || after[m.Name] != before[m.Name] {
@@ -374,7 +373,7 @@ func TestDayOps(t *testing.T) {
 	before = pids(three)
 	cfg.durability = natsnest.DurabilityAlways
 	d = deploy("durability", cfg)
-	acts = serviceActions(t, d, opsStack, names[:3])
+	acts = serviceActions(t, d, names[:3])
 	after = pids(three)
 	for _, m := range three {
 		if acts[m.Name] != "restarted" || after[m.Name] == before[m.Name] {
@@ -387,7 +386,7 @@ func TestDayOps(t *testing.T) {
 	s.Step("upgrade nats-server v%s → v%s: binary and service steps re-run, restarts roll", prev, version.NATSServer)
 	cfg.version, cfg.binary = version.NATSServer, newBin
 	d = deploy("upgrade", cfg)
-	acts = serviceActions(t, d, opsStack, names[:3])
+	acts = serviceActions(t, d, names[:3])
 	for _, m := range three {
 		var v struct {
 			Version string `json:"version"`
@@ -402,7 +401,7 @@ func TestDayOps(t *testing.T) {
 	s.Step("scale out 3 → 5: the old nodes reload with the new routes, the new ones start")
 	cfg.hosts = 5
 	d = deploy("scale out", cfg)
-	acts = serviceActions(t, d, opsStack, names)
+	acts = serviceActions(t, d, names)
 	newNodes := firstBoot(t, d, opsStack, names[3:])
 	if err := eventually(2*time.Minute, func() error { return metaSize(five, 5) }); err != nil {
 		t.Fatal(err)
@@ -447,7 +446,7 @@ func TestDayOps(t *testing.T) {
 	s.Step("scale in 5 → 3: the remaining nodes reload without ops-4 and ops-5; then, as pulumi does last, the leave commands' Delete runs on ops-5, then ops-4: lame duck, peer-remove, wait for the rest to be healthy")
 	cfg.hosts = 3
 	d = deploy("scale in", cfg)
-	acts = serviceActions(t, d, opsStack, names[:3])
+	acts = serviceActions(t, d, names[:3])
 	for _, n := range names[:3] {
 		if acts[n] != "reloaded" {
 			t.Errorf("%s: %q after scale in, want reloaded", n, acts[n])
