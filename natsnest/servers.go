@@ -335,9 +335,10 @@ var buildNATSServer = natsbin.Build
 
 // NewServers provisions NATS onto existing machines over SSH: on every host,
 // in parallel, the steps of internal/provision (base, disk, binary, config,
-// service), each a pulumi-command resource named <name>-<host>-<step> that
-// runs again only when what it depends on changes. Service steps run one
-// host after the other, so a restart rolls through the cluster. In a
+// start, service), each a pulumi-command resource named <name>-<host>-<step>
+// that runs again only when what it depends on changes. Every host's start
+// step boots natsd at once; the service steps, which apply later changes,
+// run one host after the other, so a restart rolls through the cluster. In a
 // cluster, each host also gets a leave command that runs only when deleted:
 // a host dropped from Hosts is stopped with lame duck mode and peer-removed
 // from JetStream before anything else of it goes (see leaveCommands and
