@@ -138,12 +138,7 @@ func svArgs(t *testing.T, n int) *ServersArgs {
 type svResult struct {
 	mocks   *svMocks
 	regs    map[string]svReg
-	outputs map[string]svOutput
-}
-
-type svOutput struct {
-	Value  any
-	Secret bool
+	outputs map[string]awaited
 }
 
 // svDeploy runs NewServers(ctx, "nats", args) under mocks, after a stand-in
@@ -152,7 +147,7 @@ type svOutput struct {
 func svDeploy(t *testing.T, args *ServersArgs) (*svResult, error) {
 	t.Helper()
 	m := &svMocks{}
-	res := &svResult{mocks: m, outputs: map[string]svOutput{}}
+	res := &svResult{mocks: m, outputs: map[string]awaited{}}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		var rule pulumi.CustomResourceState
 		if err := ctx.RegisterResource("test:index:SSHRule", "ssh-rule", nil, &rule); err != nil {
@@ -172,28 +167,12 @@ func svDeploy(t *testing.T, args *ServersArgs) (*svResult, error) {
 			"clusterName": s.ClusterName, "natsContext": s.NatsContext, "nodeNames": s.NodeNames,
 			"privateIps": s.PrivateIPs, "publicIps": s.PublicIPs,
 		} {
-			res.outputs[key] = svAwait(t, o)
+			res.outputs[key] = await(t, o)
 		}
 		return nil
 	}, pulumi.WithMocks("natsnest", "test", m))
 	res.regs = m.byName()
 	return res, err
-}
-
-func svAwait(t *testing.T, o pulumi.Output) svOutput {
-	t.Helper()
-	ch := make(chan any, 1)
-	pulumi.All(o).ApplyT(func(vs []any) (any, error) {
-		ch <- vs[0]
-		return nil, nil
-	})
-	select {
-	case v := <-ch:
-		return svOutput{Value: v, Secret: pulumi.IsSecret(o)}
-	case <-time.After(60 * time.Second):
-		t.Fatal("output did not resolve")
-		return svOutput{}
-	}
 }
 
 func svMustDeploy(t *testing.T, args *ServersArgs) *svResult {
