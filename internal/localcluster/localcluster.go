@@ -354,25 +354,8 @@ func (c *Cluster) configure(count int) error {
 		return fmt.Errorf("localcluster: %w", err)
 	}
 	for i, s := range servers {
-		files, err := c.render(s)
-		if err != nil {
-			return fmt.Errorf("localcluster: rendering %s: %w", s.Name, err)
-		}
-		n := nodes[i]
-		if err := os.MkdirAll(n.dir, 0o700); err != nil {
-			return fmt.Errorf("localcluster: %w", err)
-		}
-		if err := writeSecret(n.ConfigPath, files.Config); err != nil {
+		if err := c.writeFiles(nodes[i], s); err != nil {
 			return err
-		}
-		routes := filepath.Join(n.dir, natsconf.RoutesFile)
-		if files.Routes != "" {
-			err = writeSecret(routes, files.Routes)
-		} else if err = os.Remove(routes); errors.Is(err, os.ErrNotExist) {
-			err = nil
-		}
-		if err != nil {
-			return fmt.Errorf("localcluster: %w", err)
 		}
 	}
 	c.mu.Lock()
