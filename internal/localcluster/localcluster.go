@@ -633,20 +633,30 @@ func (c *Cluster) Running(i int) bool {
 // Kill sends node i SIGKILL, as kill -9 does, and waits for the process to
 // exit. Killing a node that is not running is an error.
 func (c *Cluster) Kill(i int) error {
-	c.mu.Lock()
-	n, err := c.node(i)
+	n, p, err := c.runningProc(i)
 	if err != nil {
-		c.mu.Unlock()
 		return err
-	}
-	p := n.proc
-	c.mu.Unlock()
-	if !p.running() {
-		return fmt.Errorf("localcluster: %s is not running", n.Name)
 	}
 	c.logf("localcluster: kill -9 %s (pid %d)", n.Name, p.cmd.Process.Pid)
 	kill(p)
 	return nil
+}
+
+// runningProc returns node i and its process, or an error when there is no
+// node i or it is not running.
+func (c *Cluster) runningProc(i int) (*node, *proc, error) {
+	c.mu.Lock()
+	n, err := c.node(i)
+	if err != nil {
+		c.mu.Unlock()
+		return nil, nil, err
+	}
+	p := n.proc
+	c.mu.Unlock()
+	if !p.running() {
+		return nil, nil, fmt.Errorf("localcluster: %s is not running", n.Name)
+	}
+	return n, p, nil
 }
 
 // kill sends SIGKILL and waits until the process has exited and been reaped.
@@ -676,16 +686,9 @@ func (c *Cluster) Terminate(ctx context.Context, i int) error {
 }
 
 func (c *Cluster) signalAndWait(ctx context.Context, i int, sig os.Signal, what string) error {
-	c.mu.Lock()
-	n, err := c.node(i)
+	n, p, err := c.runningProc(i)
 	if err != nil {
-		c.mu.Unlock()
 		return err
-	}
-	p := n.proc
-	c.mu.Unlock()
-	if !p.running() {
-		return fmt.Errorf("localcluster: %s is not running", n.Name)
 	}
 	c.logf("localcluster: %s %s (pid %d)", what, n.Name, p.cmd.Process.Pid)
 	if err := p.cmd.Process.Signal(sig); err != nil {
