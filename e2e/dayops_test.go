@@ -272,17 +272,7 @@ func TestDayOps(t *testing.T) {
 	s.Step("boot 5 Debian %s machines, ops-1..ops-5", machines.Suite)
 	names := []string{"ops-1", "ops-2", "ops-3", "ops-4", "ops-5"}
 	fleet := machines.New(t, machines.Options{Names: names, NoDisk: true})
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, m := range fleet.Machines {
-			if m.Running() {
-				out, _ := m.Run("journalctl -u natsd -n 40 --no-pager")
-				t.Logf("%s: natsd's journal (last lines):\n%s", m.Name, out)
-			}
-		}
-	})
+	logJournalsOnFailure(t, fleet, 40)
 	mock := &ExecMock{Fleet: fleet, Logf: t.Logf}
 	deploy := func(what string, c opsConfig) *Deployment {
 		t.Helper()

@@ -282,3 +282,19 @@ func eventually(timeout time.Duration, f func() error) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// logJournalsOnFailure logs the last lines of natsd's journal on every
+// running machine of fleet when the test has failed.
+func logJournalsOnFailure(t *testing.T, fleet *machines.Fleet, lines int) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, m := range fleet.Machines {
+			if m.Running() {
+				out, _ := m.Run(fmt.Sprintf("journalctl -u natsd -n %d --no-pager", lines))
+				t.Logf("%s: natsd's journal (last lines):\n%s", m.Name, out)
+			}
+		}
+	})
+}

@@ -117,17 +117,7 @@ func TestProduction(t *testing.T) {
 		DiskSize:  int64(diskGiB) << 30,
 	})
 	cl, edge := fleet.Machines[:nodes], fleet.Machines[nodes]
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, m := range fleet.Machines {
-			if m.Running() {
-				out, _ := m.Run("journalctl -u natsd -n 60 --no-pager")
-				t.Logf("%s: natsd's journal (last lines):\n%s", m.Name, out)
-			}
-		}
-	})
+	logJournalsOnFailure(t, fleet, 60)
 	if !fleet.DataDisks {
 		t.Log(fleet.DataDiskNote)
 		t.Fatalf("natsnest.Cluster finds each node's data disk by its serial number, which needs block devices in the machines; this host cannot give them any (%s)", fleet.DataDiskNote)
