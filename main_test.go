@@ -21,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/natsnest/pulumi-natsnest/internal/stack"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/urns"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
@@ -292,6 +293,14 @@ func (m *programMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, err
 func runProgram(t *testing.T, cfg map[string]string) *programMocks {
 	t.Helper()
 	m := &programMocks{}
+	runProgramOn(t, "cluster", m, cfg)
+	return m
+}
+
+// runProgramOn runs the real program as stack with a stack's config under
+// the monitor m.
+func runProgramOn(t *testing.T, stackName string, m pulumi.MockResourceMonitor, cfg map[string]string) {
+	t.Helper()
 	full := map[string]string{}
 	var secretKeys []string
 	for k, v := range cfg {
@@ -303,13 +312,33 @@ func runProgram(t *testing.T, cfg map[string]string) *programMocks {
 			secretKeys = append(secretKeys, k)
 		}
 	}
-	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("natsnest", "cluster", m), func(info *pulumi.RunInfo) {
+	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("natsnest", stackName, m), func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys = full, secretKeys
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+}
+
+// TestNoResourceRenamed: the stacks single and cluster register every URN
+// they registered when internal/testkit/urns/registered/ was written, so a
+// refactor never makes the next `pulumi up` replace a resource.
+func TestNoResourceRenamed(t *testing.T) {
+	proj := loadProject(t)
+	for _, name := range []string{"single", "cluster"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := stackConfig(t, proj, name)
+			maps.Copy(cfg, testSecrets)
+			cfg["sshCidr"] = "203.0.113.7/32"
+			cfg["binaryPath"] = filepath.Join(t.TempDir(), "nats-server")
+			if err := os.WriteFile(cfg["binaryPath"], []byte("fake nats-server"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			rec := urns.NewRecorder("natsnest", name, &programMocks{})
+			runProgramOn(t, name, rec, cfg)
+			rec.Check(t, name)
+		})
+	}
 }
 
 func TestProgramDeploysTheClusterStack(t *testing.T) {

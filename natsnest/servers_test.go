@@ -146,8 +146,18 @@ type svResult struct {
 // the component's outputs.
 func svDeploy(t *testing.T, args *ServersArgs) (*svResult, error) {
 	t.Helper()
-	m := &svMocks{}
+	return svDeployOn(t, args, &svMocks{}, nil)
+}
+
+// svDeployOn is svDeploy with the monitor wrap(m) in place of m, when wrap
+// is not nil.
+func svDeployOn(t *testing.T, args *ServersArgs, m *svMocks, wrap func(pulumi.MockResourceMonitor) pulumi.MockResourceMonitor) (*svResult, error) {
+	t.Helper()
 	res := &svResult{mocks: m, outputs: map[string]awaited{}}
+	var monitor pulumi.MockResourceMonitor = m
+	if wrap != nil {
+		monitor = wrap(m)
+	}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		var rule pulumi.CustomResourceState
 		if err := ctx.RegisterResource("test:index:SSHRule", "ssh-rule", nil, &rule); err != nil {
@@ -170,7 +180,7 @@ func svDeploy(t *testing.T, args *ServersArgs) (*svResult, error) {
 			res.outputs[key] = await(t, o)
 		}
 		return nil
-	}, pulumi.WithMocks("natsnest", "test", m))
+	}, pulumi.WithMocks("natsnest", "test", monitor))
 	res.regs = m.byName()
 	return res, err
 }
