@@ -14,9 +14,9 @@ all: test
 
 ## demo: the seed's walkthrough on a local 3-node cluster of real nats-server processes.
 demo:
-	$(GO) run ./examples/quickstart
+	$(GO) run ./cmd/quickstart
 
-## test: the unit tier and the local-cluster tier (design.md §4).
+## test: the unit tier and the local-cluster tier (docs/architecture.md §5).
 test: tools fmt-check vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@$(MAKE) --no-print-directory fuzz
@@ -52,7 +52,7 @@ lint: tools fmt-check vet
 tidy:
 	$(GO) mod tidy
 
-## e2e: the machine tier (design.md §4): Debian 12 machines booted with
+## e2e: the machine tier (docs/architecture.md §5): Debian 12 machines booted with
 ## systemd-nspawn, each in its own network namespace, and the production
 ## programs deployed onto them over real SSH. Root on Linux; installs
 ## debootstrap and systemd-container when missing. E2E_RUN selects tests.

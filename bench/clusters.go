@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/natsnest/pulumi-natsnest/internal/localcluster"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/localcluster"
 )
 
 // A serverConfig is one way of configuring the nodes that the figures

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/natsnest/pulumi-natsnest/internal/stack"
+	"github.com/natsnest/pulumi-natsnest/internal/program"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -256,7 +256,7 @@ func deployOnce(nodes int, scale float64) DeployRun {
 	cfg, secret := stackConfig(nodes)
 	c0, t0 := cpuTime(), time.Now()
 	m.t0 = t0
-	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("natsnest", "bench", m), withConfig(cfg, secret))
+	err := pulumi.RunErr(program.Program, pulumi.WithMocks("natsnest", "bench", m), withConfig(cfg, secret))
 	r.Wall, r.CPU = time.Since(t0), cpuTime()-c0
 	if err != nil {
 		r.Err = err.Error()
@@ -379,7 +379,7 @@ func renderDeploy(w writer, d *DeployResult) {
 		return
 	}
 	partHeader(w, d.Part, "1. Deploy critical path")
-	w("The production program — `internal/stack.Program`, which `main.go` runs: the stack's config through `natsnest.ClusterArgsFromConfig` into `natsnest.NewCluster`, and its exports — ")
+	w("The production program — `internal/program.Program`, which `main.go` runs: the stack's config through `program.ClusterArgsFromConfig` into `natsnest.NewCluster`, and its exports — ")
 	w("runs under `pulumi.WithMocks` with the seed's cluster template (`stacks/Pulumi.cluster.yaml`: one zone, a public IP per node, the nats-server binary uploaded) for 1, 3, 5 and 11 nodes, in a rotating order each round. ")
 	w("The mock monitor's `NewResource` sleeps the resource's assumed cloud latency × %g and records its dependencies from the register request; the two lookups sleep too. ", d.Scale)
 	w("The **longest chain** is computed from the recorded graph: the chain of dependencies whose latencies add up to the most, plus the lookups, which block the program before any resource registers. ")

@@ -15,9 +15,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/natsnest/pulumi-natsnest/internal/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )

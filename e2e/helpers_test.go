@@ -20,9 +20,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/natsnest/pulumi-natsnest/internal/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 )
 

@@ -1,7 +1,7 @@
-// Package e2e is natsnest's machine tier (design.md §4, tier 3): the
+// Package e2e is natsnest's machine tier (docs/architecture.md §5, tier 3): the
 // production programs run under Pulumi mocks whose command:remote:*
 // resources are executed for real, over SSH, on Debian machines booted with
-// systemd-nspawn (internal/machines), and whose ECS instances, disks and
+// systemd-nspawn (internal/testkit/machines), and whose ECS instances, disks and
 // EIPs resolve to those machines. The tests then check the result on the
 // machines and with NATS clients.
 //
@@ -31,7 +31,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/natsnest/pulumi-natsnest/internal/machines"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )

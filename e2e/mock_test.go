@@ -10,7 +10,7 @@ import (
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/natsnest/pulumi-natsnest/internal/machines"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 )
 
 // TestExecMock proves the executing mock on one machine with hand-written

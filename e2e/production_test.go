@@ -18,9 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/natsnest/pulumi-natsnest/internal/machines"
+	"github.com/natsnest/pulumi-natsnest/internal/program"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
-	"github.com/natsnest/pulumi-natsnest/internal/stack"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
@@ -34,15 +34,15 @@ const (
 	edgeSecret      = "e2e-edge-stack-secret-0123456789"
 	streamName      = "E2E"
 	clusterStack    = "../stacks/Pulumi.cluster.yaml"
-	clusterResource = stack.ClusterName
+	clusterResource = program.ClusterName
 )
 
-// clusterProgram is the root program (internal/stack.Program) as far as a
-// mock can run it: the stack's config through natsnest.ClusterArgsFromConfig
+// clusterProgram is the root program (internal/program.Program) as far as a
+// mock can run it: the stack's config through program.ClusterArgsFromConfig
 // into natsnest.NewCluster, under the same component name.
 func clusterProgram(cfg map[string]string, endpoint *string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
-		args, err := natsnest.ClusterArgsFromConfig(func(key string) (string, bool) {
+		args, err := program.ClusterArgsFromConfig(func(key string) (string, bool) {
 			v, ok := cfg[key]
 			return v, ok
 		})
@@ -90,7 +90,7 @@ func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, end
 }
 
 // TestProduction deploys the production programs onto four machines and
-// checks what a user of natsnest relies on (issue 4; design.md §3, §3a, §3b).
+// checks what a user of natsnest relies on (docs/architecture.md §3, §3a, §3b).
 func TestProduction(t *testing.T) {
 	machines.Require(t)
 	s := &steps{t: t}

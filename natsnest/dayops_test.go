@@ -10,7 +10,7 @@ import (
 
 // Day-2 operations under mocks (issue 6): which commands re-run, and which
 // are deleted, when a cluster grows, shrinks or is upgraded. The local
-// cluster tier (internal/localcluster/dayops_test.go) runs the same
+// cluster tier (internal/testkit/localcluster/dayops_test.go) runs the same
 // operations on real servers, the machine tier (e2e/) over SSH.
 
 // Every host of a cluster gets a leave command that runs nothing until it

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
-	"github.com/natsnest/pulumi-natsnest/internal/testpki"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The machine tier (design.md §4, tier 3), behind `make e2e`: Debian 12
+# The machine tier (docs/architecture.md §5, tier 3), behind `make e2e`: Debian 12
 # machines booted with systemd-nspawn, each in its own network namespace on
 # a private bridge, and natsnest's production programs deployed onto them
 # over real SSH. Needs root on Linux; installs debootstrap and
@@ -80,9 +80,9 @@ install_tools
 
 log=$(mktemp /tmp/natsnest-e2e.XXXXXX.log)
 start=$(date +%s)
-echo "e2e: NATSNEST_E2E=1 $GO test -count=1 -v -timeout $E2E_TIMEOUT -run '$E2E_RUN' ./internal/machines ./e2e (log: $log)"
+echo "e2e: NATSNEST_E2E=1 $GO test -count=1 -v -timeout $E2E_TIMEOUT -run '$E2E_RUN' ./internal/testkit/machines ./e2e (log: $log)"
 rc=0
-NATSNEST_E2E=1 "$GO" test -count=1 -v -timeout "$E2E_TIMEOUT" -run "$E2E_RUN" ./internal/machines ./e2e 2>&1 | tee "$log" || rc=$?
+NATSNEST_E2E=1 "$GO" test -count=1 -v -timeout "$E2E_TIMEOUT" -run "$E2E_RUN" ./internal/testkit/machines ./e2e 2>&1 | tee "$log" || rc=$?
 took=$(($(date +%s) - start))
 
 echo

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/natsnest/pulumi-natsnest/internal/localcluster"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/localcluster"
 )
 
 // The names and numbers of the seed's walkthrough.

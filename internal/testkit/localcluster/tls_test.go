@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
-	"github.com/natsnest/pulumi-natsnest/internal/testpki"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 )
 
 // testCA writes a CA and a certificate for 127.0.0.1, usable by servers and

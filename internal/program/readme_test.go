@@ -1,4 +1,4 @@
-package main
+package program
 
 import (
 	"os"
@@ -11,12 +11,20 @@ import (
 // list keys the schema does not have.
 func TestREADMEListsEveryParameter(t *testing.T) {
 	proj := loadProject(t)
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile(repoRoot + "README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The table is the section "### Parameters", up to the next heading.
+	_, table, ok := strings.Cut(string(readme), "\n### Parameters\n")
+	if !ok {
+		t.Fatal(`README has no "### Parameters" section`)
+	}
+	if i := strings.Index(table, "\n#"); i >= 0 {
+		table = table[:i]
+	}
 	rows := map[string]string{}
-	for _, line := range strings.Split(string(readme), "\n") {
+	for _, line := range strings.Split(table, "\n") {
 		if strings.HasPrefix(line, "| `") {
 			cells := strings.Split(line, "|")
 			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[3])

@@ -1,4 +1,4 @@
-// Package machines is the test fixture of the machine tier (design.md §4,
+// Package machines is the test fixture of the machine tier (docs/architecture.md §5,
 // tier 3): real Debian 12 machines booted with `systemd-nspawn --boot`, each
 // with systemd, sshd, its own network namespace and address on a private
 // bridge, its own machine-id and host name, and a data disk that is a real

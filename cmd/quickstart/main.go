@@ -18,7 +18,7 @@ import (
 
 func main() {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./examples/quickstart\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./cmd/quickstart\n\n"+
 			"Runs the Compute Nest NATS walkthrough against a local 3-node cluster of real\n"+
 			"nats-server processes and prints a step-by-step report; exits 1 if a step fails.\n")
 	}

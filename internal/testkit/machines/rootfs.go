@@ -16,7 +16,7 @@ import (
 )
 
 // Suite is the Debian release the machines run: the default image of
-// natsnest.Cluster (design.md §3b), so what is tested is what ships.
+// natsnest.Cluster (docs/architecture.md §3b), so what is tested is what ships.
 const Suite = "bookworm"
 
 // Packages are installed into the root file system on top of debootstrap's

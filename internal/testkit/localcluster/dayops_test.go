@@ -1,6 +1,6 @@
 package localcluster_test
 
-// Day-2 operations on real servers (issue 6, design.md §3a): a reloadable
+// Day-2 operations on real servers (docs/architecture.md §3a): a reloadable
 // change, a change that needs a rolling restart, scale out 3 → 5 and in
 // 5 → 3, and an upgrade from the previous patch release — each with a
 // publisher running throughout whose every acknowledged message must be
@@ -27,10 +27,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/natsnest/pulumi-natsnest/internal/localcluster"
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/localcluster"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 )
 

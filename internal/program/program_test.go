@@ -1,4 +1,4 @@
-package main
+package program
 
 import (
 	"encoding/json"
@@ -20,14 +20,17 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/natsnest/pulumi-natsnest/internal/stack"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/urns"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
+// repoRoot is the repository's root, where the program's Pulumi.yaml,
+// stacks/ and README.md are.
+const repoRoot = "../../"
+
 func loadProject(t *testing.T) *workspace.Project {
 	t.Helper()
-	proj, err := workspace.LoadProject("Pulumi.yaml") // validates against Pulumi's project schema
+	proj, err := workspace.LoadProject(repoRoot + "Pulumi.yaml") // validates against Pulumi's project schema
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func schemaDefaults(t *testing.T, proj *workspace.Project) map[string]string {
 	return out
 }
 
-func getter(m map[string]string) natsnest.ConfigGetter {
+func getter(m map[string]string) ConfigGetter {
 	return func(key string) (string, bool) { v, ok := m[key]; return v, ok }
 }
 
@@ -76,7 +79,7 @@ func TestPulumiYAMLDeclaresEveryConfigKey(t *testing.T) {
 		t.Errorf("name %q runtime %q stackConfigDir %q", proj.Name, proj.Runtime.Name(), proj.StackConfigDir)
 	}
 	declared := slices.Sorted(maps.Keys(proj.Config))
-	want := append(natsnest.ClusterConfigKeys(), "alicloudVersion")
+	want := append(ClusterConfigKeys(), "alicloudVersion")
 	slices.Sort(want)
 	if !slices.Equal(declared, want) {
 		t.Errorf("Pulumi.yaml declares %v,\nthe program reads %v", declared, want)
@@ -85,7 +88,7 @@ func TestPulumiYAMLDeclaresEveryConfigKey(t *testing.T) {
 		if ct.Type == nil || ct.Description == "" {
 			t.Errorf("%s: needs a type and a description", k)
 		}
-		secret := slices.Contains(natsnest.SecretConfigKeys, k)
+		secret := slices.Contains(SecretConfigKeys, k)
 		if ct.Secret != secret {
 			t.Errorf("%s: secret = %v, want %v", k, ct.Secret, secret)
 		}
@@ -103,7 +106,7 @@ func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
 	defaults["appPassword"] = "app-password-0123"
 	defaults["bastionHost"] = "bastion.example"
 	defaults["tlsCert"], defaults["tlsKey"] = "cert-pem", "key-pem"
-	a, err := natsnest.ClusterArgsFromConfig(getter(defaults))
+	a, err := ClusterArgsFromConfig(getter(defaults))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +125,7 @@ func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
 		"internetChargeType":       {a.InternetChargeType, natsnest.DefaultInternetChargeType},
 		"clusterName":              {a.ClusterName, natsnest.DefaultClusterName},
 		"appAccount":               {a.Accounts[0].Name, natsnest.DefaultAppAccount},
-		"appUser":                  {a.Accounts[0].Users[0].Name, natsnest.DefaultAppUser},
+		"appUser":                  {a.Accounts[0].Users[0].Name, DefaultAppUser},
 		"maxMemoryStore":           {a.MaxMemoryStore, natsnest.DefaultMaxMemoryStore},
 		"durability":               {a.Durability, natsnest.DefaultDurability},
 		"lameDuckDuration":         {a.LameDuckDuration, natsnest.DefaultLameDuckDuration},
@@ -162,7 +165,7 @@ var testSecrets = map[string]string{
 // with theirs.
 func stackConfig(t *testing.T, proj *workspace.Project, stack string) map[string]string {
 	t.Helper()
-	ps, err := workspace.LoadProjectStack(diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never}), proj, "stacks/Pulumi."+stack+".yaml")
+	ps, err := workspace.LoadProjectStack(diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never}), proj, repoRoot+"stacks/Pulumi."+stack+".yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +211,7 @@ func TestStacksAreTheSeedsTemplates(t *testing.T) {
 				t.Errorf("region = %q", cfg["alicloud:region"])
 			}
 			maps.Copy(cfg, testSecrets)
-			a, err := natsnest.ClusterArgsFromConfig(getter(cfg))
+			a, err := ClusterArgsFromConfig(getter(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +224,7 @@ func TestStacksAreTheSeedsTemplates(t *testing.T) {
 				t.Errorf("with public IPs and no sshCidr, want an SSHCIDR error, got %v", err)
 			}
 			cfg["sshCidr"] = "203.0.113.7/32"
-			a, err = natsnest.ClusterArgsFromConfig(getter(cfg))
+			a, err = ClusterArgsFromConfig(getter(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +236,7 @@ func TestStacksAreTheSeedsTemplates(t *testing.T) {
 }
 
 func TestClusterArgsFromConfig(t *testing.T) {
-	a, err := natsnest.ClusterArgsFromConfig(getter(map[string]string{
+	a, err := ClusterArgsFromConfig(getter(map[string]string{
 		"nodeCount": "5", "zones": `["cn-hangzhou-i","cn-hangzhou-j"]`, "publicAccess": "true",
 		"vpcId": "vpc-1", "vswitchIds": "vsw-1, vsw-2", "vpcCidr": "10.0.0.0/8",
 		"resourceTags": `{"team":"messaging"}`, "maxFileStore": "10737418240", "lameDuckDuration": "45s",
@@ -250,7 +253,7 @@ func TestClusterArgsFromConfig(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 
-	_, err = natsnest.ClusterArgsFromConfig(getter(map[string]string{
+	_, err = ClusterArgsFromConfig(getter(map[string]string{
 		"nodeCount": "three", "publicAccess": "yes please", "resourceTags": "[1]", "lameDuckDuration": "long",
 	}))
 	for _, key := range []string{"nodeCount", "publicAccess", "resourceTags", "lameDuckDuration"} {
@@ -312,7 +315,7 @@ func runProgramOn(t *testing.T, stackName string, m pulumi.MockResourceMonitor, 
 			secretKeys = append(secretKeys, k)
 		}
 	}
-	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("natsnest", stackName, m), func(info *pulumi.RunInfo) {
+	err := pulumi.RunErr(Program, pulumi.WithMocks("natsnest", stackName, m), func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys = full, secretKeys
 	})
 	if err != nil {

@@ -1,8 +1,10 @@
-// Package stack is the natsnest Pulumi program's body: the stack's config
-// into natsnest.NewCluster, and its outputs. main.go runs it; the benchmarks
-// run the same function under mocks, so what they measure is the program
-// users deploy.
-package stack
+// Package program is the natsnest Pulumi program's body: the stack's config
+// (Pulumi.yaml's schema) into natsnest.ClusterArgs, natsnest.NewCluster, and
+// the stack's outputs. main.go runs it; the benchmarks and the machine tier
+// run the same function, so what they measure is the program users deploy.
+// It is the one internal package that imports natsnest: the library knows
+// nothing of stack config.
+package program
 
 import (
 	"fmt"
@@ -21,11 +23,11 @@ const ClusterName = "natsnest"
 // default), deploys the cluster and exports its outputs.
 func Program(ctx *pulumi.Context) error {
 	get := func(key string) (string, bool) { return ctx.GetConfig(ctx.Project() + ":" + key) }
-	args, err := natsnest.ClusterArgsFromConfig(get)
+	args, err := ClusterArgsFromConfig(get)
 	if err != nil {
 		return err
 	}
-	for _, key := range natsnest.SecretConfigKeys {
+	for _, key := range SecretConfigKeys {
 		if v, ok := get(key); ok && v != "" && !ctx.IsConfigSecret(ctx.Project()+":"+key) {
 			_ = ctx.Log.Warn(fmt.Sprintf("config %s is stored in plain text; set it with `pulumi config set --secret %s`", key, key), nil)
 		}

@@ -9,7 +9,7 @@
 // routes, lame duck and store limits. Passwords and the bcrypt salt seed are
 // random per cluster.
 //
-// First boot follows design.md §3a: all nodes start at once, each counts as
+// First boot follows docs/architecture.md §3a: all nodes start at once, each counts as
 // up when /healthz?js-server-only=true answers (the full /healthz fails until
 // a JetStream meta leader exists), and then the full /healthz must answer on
 // every node. Nodes can be killed with SIGKILL and started again. Stop kills
@@ -666,7 +666,7 @@ func kill(p *proc) {
 	<-p.done
 }
 
-// LameDuck stops node i the way a planned restart should (design.md §3):
+// LameDuck stops node i the way a planned restart should (docs/architecture.md §3):
 // it sends SIGUSR2, so the server enters lame duck mode — stops accepting
 // clients, hands its raft leaderships to other nodes, then closes its
 // clients spread over the lame duck duration — and waits for the process to

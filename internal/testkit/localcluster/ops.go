@@ -16,7 +16,7 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 )
 
-// Day-2 operations on a running cluster (design.md §3a, issue 6): change the
+// Day-2 operations on a running cluster (docs/architecture.md §3a): change the
 // configuration and reload it, add and remove nodes, switch the binary that
 // nodes run when they start. These rewrite files and send signals; which
 // change needs a reload and which a restart is the caller's decision — the

@@ -2,9 +2,9 @@
 // nats-server processes — the pinned release, configured by natsnest's
 // renderer — for trying things with the nats CLI, until Ctrl-C.
 //
-//	go run ./examples/localcluster            # 3 nodes in a temporary directory
-//	go run ./examples/localcluster -nodes 1   # a single server, no cluster block
-//	go run ./examples/localcluster -dir ./tmp/cluster -durability always
+//	go run ./cmd/localcluster            # 3 nodes in a temporary directory
+//	go run ./cmd/localcluster -nodes 1   # a single server, no cluster block
+//	go run ./cmd/localcluster -dir ./tmp/cluster -durability always
 //
 // It prints the client URLs, the credentials of the application user and of
 // the system account's admin, and nats CLI command lines to paste. Ctrl-C (or
@@ -21,7 +21,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/natsnest/pulumi-natsnest/internal/localcluster"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/localcluster"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 )
 

@@ -1,4 +1,4 @@
-package natsnest
+package program
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
 // ConfigGetter returns the raw value of a stack config key of the project's
@@ -51,18 +53,18 @@ func ClusterConfigKeys() []string {
 	return keys
 }
 
-// Defaults of the stack program that ClusterArgs does not have.
+// Defaults of the stack program that natsnest.ClusterArgs does not have.
 const (
 	DefaultAppUser = "app"
 )
 
-// ClusterArgsFromConfig maps a stack's config to ClusterArgs: what the root
+// ClusterArgsFromConfig maps a stack's config to natsnest.ClusterArgs: what the root
 // program (`pulumi up` in this repository) deploys. Unset keys stay zero so
-// ClusterArgs' own defaults apply; values that do not parse are reported
+// natsnest.ClusterArgs' own defaults apply; values that do not parse are reported
 // together, each naming its key. It does not validate: NewCluster does.
-func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
+func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 	r := configReader{get: get}
-	a := &ClusterArgs{
+	a := &natsnest.ClusterArgs{
 		NodeCount:                r.int("nodeCount"),
 		Zones:                    r.list("zones"),
 		NodeNamePrefix:           r.str("nodeNamePrefix"),
@@ -90,14 +92,14 @@ func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
 		MonitoringCIDR:           r.str("monitoringCidr"),
 		AllowPublicMonitoring:    r.bool("allowPublicMonitoring"),
 		ResourceTags:             r.strMap("resourceTags"),
-		Binary: Binary{
+		Binary: natsnest.Binary{
 			URL:       r.str("binaryUrl"),
 			SHA256:    r.str("binarySha256"),
 			LocalPath: r.str("binaryPath"),
 			Arch:      r.str("binaryArch"),
 		},
 	}
-	a.ServerOptions = ServerOptions{
+	a.ServerOptions = natsnest.ServerOptions{
 		NATSVersion:         r.str("natsVersion"),
 		ClusterName:         r.str("clusterName"),
 		AdminPassword:       r.str("adminPassword"),
@@ -111,7 +113,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
 		AllowAnonymous:      r.bool("allowAnonymous"),
 	}
 	if cert, key := r.str("tlsCert"), r.str("tlsKey"); cert != "" || key != "" {
-		a.TLS = &TLSArgs{
+		a.TLS = &natsnest.TLSArgs{
 			CA: r.str("tlsCa"), Cert: cert, Key: key,
 			VerifyClients: r.bool("tlsVerifyClients"),
 			Monitoring:    r.bool("tlsMonitoring"),
@@ -122,7 +124,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
 		if user == "" {
 			user = DefaultAppUser
 		}
-		a.Accounts = []Account{{Name: r.str("appAccount"), Users: []User{{Name: user, Password: pw}}}}
+		a.Accounts = []natsnest.Account{{Name: r.str("appAccount"), Users: []natsnest.User{{Name: user, Password: pw}}}}
 	}
 	if id := r.str("vpcId"); id != "" {
 		a.VpcID = pulumi.String(id)
@@ -131,7 +133,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*ClusterArgs, error) {
 		a.VSwitchIDs = append(a.VSwitchIDs, pulumi.String(id))
 	}
 	if host := r.str("bastionHost"); host != "" {
-		a.Bastion = &Bastion{Host: pulumi.String(host), Port: r.int("bastionPort"), User: r.str("bastionUser")}
+		a.Bastion = &natsnest.Bastion{Host: pulumi.String(host), Port: r.int("bastionPort"), User: r.str("bastionUser")}
 		if k := r.str("bastionPrivateKey"); k != "" {
 			a.Bastion.PrivateKey = secret(k)
 		}
@@ -152,7 +154,7 @@ type configReader struct {
 }
 
 func (r *configReader) fail(key, format string, args ...any) {
-	r.errs = append(r.errs, fmt.Errorf("%w: config %s: %s", ErrInvalidArgs, key, fmt.Sprintf(format, args...)))
+	r.errs = append(r.errs, fmt.Errorf("%w: config %s: %s", natsnest.ErrInvalidArgs, key, fmt.Sprintf(format, args...)))
 }
 
 func (r *configReader) str(key string) string {
@@ -240,4 +242,9 @@ func (r *configReader) strMap(key string) map[string]string {
 		r.fail(key, "is not a map of strings: %v", err)
 	}
 	return out
+}
+
+// secret marks a stack config value as a Pulumi secret.
+func secret(s string) pulumi.StringInput {
+	return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringOutput)
 }
