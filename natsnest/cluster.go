@@ -160,6 +160,14 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			ecs.SecurityGroupRuleArgs{SourceSecurityGroupId: sg.ID()}); err != nil {
 			return nil, err
 		}
+		// A leaving node's peer removal, and the rolling step's health
+		// checks of JetStream, speak the client protocol to other members:
+		// the inner policy drops it unless a rule allows it, whatever
+		// AllowedClientCIDRs say.
+		if _, err := rule("client-members", clientPort, "NATS clients between members of this group",
+			ecs.SecurityGroupRuleArgs{SourceSecurityGroupId: sg.ID()}); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := rule("monitoring", monitorPort, "NATS monitoring from "+a.MonitoringCIDR,
 		ecs.SecurityGroupRuleArgs{CidrIp: pulumi.String(a.MonitoringCIDR)}); err != nil {

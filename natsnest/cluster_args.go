@@ -410,6 +410,7 @@ func (a ClusterArgs) validate() error {
 			seenCIDRs[c] = true
 		}
 	}
+	a.validateReach(&p)
 	switch {
 	case a.SSHCIDR != "":
 		checkCIDR(&p, "SSHCIDR", a.SSHCIDR)
@@ -516,6 +517,25 @@ func (a ClusterArgs) validateNetwork(p *problems) {
 			}
 		}
 		subs = append(subs, sub)
+	}
+}
+
+// validateReach refuses what provisioning could not reach: it SSHes to
+// every node on each up and destroy, and pulumi-command dials an
+// unreachable address about a hundred times, 15 s each, per host, while
+// everything is billed. A VPC this program creates is reachable from
+// outside only through the nodes' EIPs: nothing else is in it yet, so no
+// bastion can be either. In an existing VPC (VpcID), the deploying
+// machine, or a Bastion, may sit inside it.
+func (a ClusterArgs) validateReach(p *problems) {
+	if a.VpcID != nil {
+		return
+	}
+	switch {
+	case !a.PublicAccess:
+		p.add("PublicAccess", "is required with a new VPC: provisioning SSHes to every node, and a VPC this program creates is reachable from outside only through the nodes' EIPs; set PublicAccess (with SSHCIDR), or deploy into an existing VPC (VpcID) that the deploying machine or a Bastion is in")
+	case a.Bastion != nil:
+		p.add("Bastion", "requires VpcID: a bastion cannot sit in a VPC this program creates; with PublicAccess, provisioning reaches the nodes over their EIPs")
 	}
 }
 

@@ -25,7 +25,9 @@ const (
 )
 
 // validClusterArgs are the smallest valid arguments: one zone, a password,
-// an admin password, a stack secret and one application user.
+// an admin password, a stack secret and one application user, in a new VPC
+// that provisioning reaches over the nodes' EIPs from the deploying
+// machine's address, as the stacks do.
 func validClusterArgs() *ClusterArgs {
 	return &ClusterArgs{
 		ServerOptions: ServerOptions{
@@ -35,7 +37,25 @@ func validClusterArgs() *ClusterArgs {
 		},
 		Zones:            []string{"cn-hangzhou-i"},
 		InstancePassword: testInstancePassword,
+		PublicAccess:     true,
+		SSHCIDR:          testSSHCIDR,
 	}
+}
+
+// testSSHCIDR is the deploying machine's address in the tests.
+const testSSHCIDR = "203.0.113.7/32"
+
+// inExistingVPC moves a to an existing VPC (172.16.0.0/12, one vswitch
+// per zone) without public access: the deploying machine sits in the VPC.
+func inExistingVPC(a *ClusterArgs) *ClusterArgs {
+	a.PublicAccess, a.SSHCIDR = false, ""
+	a.VpcID = pulumi.String("vpc-existing")
+	a.VpcCIDR = "172.16.0.0/12"
+	a.VSwitchIDs = nil
+	for i := range a.Zones {
+		a.VSwitchIDs = append(a.VSwitchIDs, pulumi.String(fmt.Sprintf("vsw-existing-%d", i)))
+	}
+	return a
 }
 
 func testPrivateKey(t *testing.T) string {
@@ -115,6 +135,9 @@ func TestClusterResourceCounts(t *testing.T) {
 	for _, nodes := range []int{1, 3, 11} {
 		for _, public := range []bool{false, true} {
 			for _, existing := range []bool{false, true} {
+				if !public && !existing {
+					continue // unreachable, refused (TestValidateTable)
+				}
 				t.Run(fmt.Sprintf("nodes=%d/public=%v/existingVPC=%v", nodes, public, existing), func(t *testing.T) {
 					args := validClusterArgs()
 					args.NodeCount = nodes
@@ -139,7 +162,7 @@ func TestClusterResourceCounts(t *testing.T) {
 						vpcs, vsws = 0, 0
 					}
 					if nodes > 1 {
-						routes = 1
+						routes = 2 // routes, and clients between members
 					}
 					want := map[string]int{
 						ClusterType: 1, tServers: 1,
@@ -182,6 +205,7 @@ func TestClusterSecurityGroupRules(t *testing.T) {
 		"c-sg-client-172-16-0-0-12": {"4222/4222", "172.16.0.0/12", "", "NATS clients from 172.16.0.0/12"},
 		"c-sg-client-0-0-0-0-0":     {"4222/4222", "0.0.0.0/0", "", "NATS clients from 0.0.0.0/0"},
 		"c-sg-routes":               {"4248/4248", "", "sg-c-sg", "NATS cluster routes between members of this group only"},
+		"c-sg-client-members":       {"4222/4222", "", "sg-c-sg", "NATS clients between members of this group"},
 		"c-sg-monitoring":           {"8222/8222", "172.16.0.0/12", "", "NATS monitoring from 172.16.0.0/12"},
 		"c-sg-ssh":                  {"22/22", "203.0.113.7/32", "", "SSH for provisioning from 203.0.113.7/32"},
 	}
@@ -210,7 +234,7 @@ func TestClusterSecurityGroupRules(t *testing.T) {
 }
 
 func TestClusterClientAccessDefaultsToVPCOnly(t *testing.T) {
-	args := validClusterArgs()
+	args := inExistingVPC(validClusterArgs())
 	args.NodeCount = 1
 	d := deploy(t, args)
 	var sources []string
@@ -439,7 +463,7 @@ func TestClusterParentsAndNames(t *testing.T) {
 
 func TestClusterOutputs(t *testing.T) {
 	t.Run("private", func(t *testing.T) {
-		d := deploy(t, validClusterArgs())
+		d := deploy(t, inExistingVPC(validClusterArgs()))
 		ip1, ip2, ip3 := mockPrivateIP(1), mockPrivateIP(2), mockPrivateIP(3)
 		want := map[string]any{
 			"privateEndpoint": fmt.Sprintf("nats://%s:4222,nats://%s:4222,nats://%s:4222", ip1, ip2, ip3),
@@ -450,8 +474,8 @@ func TestClusterOutputs(t *testing.T) {
 			"publicIps":       []string{"", "", ""},
 			"monitoringUrls":  []string{"http://" + ip1 + ":8222", "http://" + ip2 + ":8222", "http://" + ip3 + ":8222"},
 			"clusterName":     "C1",
-			"vpcId":           "vpc-c-vpc",
-			"vswitchIds":      []string{"vsw-c-vsw-cn-hangzhou-i"},
+			"vpcId":           "vpc-existing",
+			"vswitchIds":      []string{"vsw-existing-0"},
 			"securityGroupId": "sg-c-sg",
 		}
 		checkOutputs(t, d, want)
@@ -471,13 +495,12 @@ func TestClusterOutputs(t *testing.T) {
 		}
 	})
 	t.Run("public", func(t *testing.T) {
-		args := validClusterArgs()
-		args.PublicAccess = true
-		args.SSHCIDR = "203.0.113.7/32"
-		d := deploy(t, args)
+		d := deploy(t, validClusterArgs())
 		checkOutputs(t, d, map[string]any{
 			"publicEndpoint": "nats://47.0.0.1:4222,nats://47.0.0.2:4222,nats://47.0.0.3:4222",
 			"publicIps":      []string{"47.0.0.1", "47.0.0.2", "47.0.0.3"},
+			"vpcId":          "vpc-c-vpc",
+			"vswitchIds":     []string{"vsw-c-vsw-cn-hangzhou-i"},
 		})
 	})
 }
@@ -506,11 +529,13 @@ func TestClusterHostsForProvisioning(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := validClusterArgs()
-			args.PublicAccess = tc.public
+			if !tc.public || tc.bastion {
+				// Private addresses are reachable in an existing VPC only.
+				inExistingVPC(args)
+				args.PublicAccess = tc.public
+			}
 			if tc.bastion {
 				args.Bastion = &Bastion{Host: pulumi.String("bastion.example"), Password: pulumi.String("x")}
-			} else if tc.public {
-				args.SSHCIDR = "203.0.113.7/32"
 			}
 			d := deploy(t, args)
 			sa := d.servers
@@ -843,8 +868,14 @@ func TestClusterValidateRules(t *testing.T) {
 		{"key pair without key", func(a *ClusterArgs) { a.InstancePassword, a.KeyPairName = "", "k1" }, "SSHPrivateKey"},
 		{"key without key pair", func(a *ClusterArgs) { a.SSHPrivateKey = key }, "KeyPairName"},
 		{"garbage key", func(a *ClusterArgs) { a.KeyPairName, a.SSHPrivateKey = "k1", "not a key" }, "SSHPrivateKey"},
-		{"public without SSH CIDR", func(a *ClusterArgs) { a.PublicAccess = true }, "SSHCIDR"},
-		{"public through bastion", func(a *ClusterArgs) { a.PublicAccess, a.Bastion = true, &Bastion{Host: pulumi.String("b")} }, ""},
+		{"public without SSH CIDR", func(a *ClusterArgs) { a.SSHCIDR = "" }, "SSHCIDR"},
+		{"public through bastion", func(a *ClusterArgs) {
+			inExistingVPC(a)
+			a.PublicAccess, a.Bastion = true, &Bastion{Host: pulumi.String("b")}
+		}, ""},
+		{"private in a new VPC", func(a *ClusterArgs) { a.PublicAccess = false }, "PublicAccess"},
+		{"bastion into a new VPC", func(a *ClusterArgs) { a.Bastion = &Bastion{Host: pulumi.String("b")} }, "Bastion"},
+		{"private in an existing VPC", func(a *ClusterArgs) { inExistingVPC(a) }, ""},
 		{"bandwidth", func(a *ClusterArgs) { a.PublicAccess, a.SSHCIDR, a.InternetBandwidth = true, "1.2.3.4/32", 500 }, "InternetBandwidth"},
 		{"EIP charge", func(a *ClusterArgs) { a.PublicAccess, a.SSHCIDR, a.InternetChargeType = true, "1.2.3.4/32", "Free" }, "InternetChargeType"},
 		{"client CIDR twice", func(a *ClusterArgs) { a.AllowedClientCIDRs = []string{"10.0.0.0/8", "10.0.0.0/8"} }, "AllowedClientCIDRs[1]"},
@@ -889,7 +920,7 @@ func TestClusterDefaults(t *testing.T) {
 			"VSwitchCIDRs": []string{"172.16.0.0/24"}, "InstanceType": "ecs.g7.large", "ImageNameRegex": DefaultImageNameRegexAMD64,
 			"SystemDiskSize": 40, "SystemDiskCategory": "cloud_essd", "DataDiskSize": 40, "DataDiskCategory": "cloud_essd",
 			"MaxFileStore": int64(40) << 30 * 9 / 10, "AllowedClientCIDRs": []string{"172.16.0.0/12"},
-			"SSHCIDR": "172.16.0.0/12", "MonitoringCIDR": "172.16.0.0/12", "NodeNamePrefix": "nats",
+			"SSHCIDR": testSSHCIDR, "MonitoringCIDR": "172.16.0.0/12", "NodeNamePrefix": "nats",
 			"InternetBandwidth": 5, "Period": 0, "Arch": "amd64",
 		}[field]
 		if !reflect.DeepEqual(got, want) {

@@ -3,8 +3,13 @@
 // and adds an application server that may reach NATS through a security
 // group rule of its own, with the cluster's endpoint in its environment.
 //
+// The VPC is created by this very program, so nothing outside it can reach
+// the nodes' private addresses: provisioning SSHes to each node's EIP, from
+// the deploying machine's address only (sshCidr). Clients stay inside the VPC.
+//
 //	pulumi config set alicloud:region cn-hangzhou
 //	pulumi config set --secret instancePassword …   # also adminPassword, appPassword, stackSecret
+//	pulumi config set sshCidr 203.0.113.7/32         # the deploying machine
 //	pulumi up
 package main
 
@@ -71,6 +76,10 @@ func program(ctx *pulumi.Context) error {
 		VpcCIDR:          vpcCIDR,
 		InstanceType:     instanceTy,
 		InstancePassword: cfg.Require("instancePassword"),
+		// A VPC made by this program is reachable from outside only
+		// through EIPs: provisioning uses them, from sshCidr only.
+		PublicAccess: true,
+		SSHCIDR:      cfg.Require("sshCidr"),
 		// Only the cluster's own subnet by CIDR; the application gets in by
 		// its security group below, wherever its address is.
 		AllowedClientCIDRs: []string{natsCIDR},

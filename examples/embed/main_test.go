@@ -19,8 +19,11 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.regs[args.Name] = args
 	m.mu.Unlock()
 	state := args.Inputs.Copy()
-	if args.TypeToken == "alicloud:ecs/instance:Instance" {
+	switch args.TypeToken {
+	case "alicloud:ecs/instance:Instance":
 		state["privateIp"] = resource.NewProperty("10.0.0.1" + args.Name[len(args.Name)-1:])
+	case "alicloud:ecs/eipAddress:EipAddress":
+		state["ipAddress"] = resource.NewProperty("47.0.0.10")
 	}
 	return "id-" + args.Name, state, nil
 }
@@ -44,6 +47,7 @@ func TestEmbedWiresTheApplicationToTheCluster(t *testing.T) {
 			"embed:stackSecret":      "stack-secret-0123456789",
 			"embed:appPassword":      "app-password-0123",
 			"embed:instancePassword": "Instance-Pw-42",
+			"embed:sshCidr":          "203.0.113.7/32",
 		}
 	})
 	if err != nil {
@@ -55,6 +59,28 @@ func TestEmbedWiresTheApplicationToTheCluster(t *testing.T) {
 	}
 	if got := m.regs["orders-nats-sg"].Inputs["vpcId"].StringValue(); got != "id-orders" {
 		t.Errorf("the cluster's security group is in VPC %q, want the program's", got)
+	}
+	// The program creates the VPC, so provisioning must reach every node
+	// over its EIP, from the deploying machine only.
+	if got := m.regs["orders-nats-sg-ssh"].Inputs["cidrIp"].StringValue(); got != "203.0.113.7/32" {
+		t.Errorf("SSH is open to %q, want the deploying machine's sshCidr", got)
+	}
+	commands := 0
+	for name, r := range m.regs {
+		if r.TypeToken != "command:remote:Command" {
+			continue
+		}
+		commands++
+		conn := r.Inputs["connection"]
+		if conn.IsSecret() {
+			conn = conn.SecretValue().Element
+		}
+		if host := conn.ObjectValue()["host"].StringValue(); !strings.HasPrefix(host, "47.0.0.") {
+			t.Errorf("%s connects to %q, a private address in a VPC this program creates: nothing outside can reach it", name, host)
+		}
+	}
+	if commands == 0 {
+		t.Error("no provisioning command registered")
 	}
 	userData := m.regs["orders-app"].Inputs["userData"].StringValue()
 	if !strings.Contains(userData, "NATS_URL=nats://10.0.0.11:4222,nats://10.0.0.12:4222,nats://10.0.0.13:4222") {
