@@ -344,11 +344,20 @@ func (a ClusterArgs) instanceArgs(cluster, node, zone string, imageID pulumi.Str
 		SystemDiskSize:     pulumi.Int(a.SystemDiskSize),
 		InstanceChargeType: pulumi.String(a.ChargeType),
 		Tags:               strTags,
-		VolumeTags:         mapTags,
+		// No VolumeTags: the provider applies them to every disk attached
+		// to the instance, the separately managed data disk included, which
+		// two resources would then own (the system disk stays untagged).
+		// A later change of ChargeType must never convert the data disk,
+		// which is bought apart from the instance.
+		IncludeDataDisks: pulumi.Bool(false),
 	}
 	if a.ChargeType == ChargePrePaid {
 		args.Period = pulumi.Int(a.Period)
 		args.PeriodUnit = pulumi.String(a.PeriodUnit)
+		args.RenewalStatus = pulumi.String(a.RenewalStatus)
+		if a.RenewalStatus == RenewalAuto {
+			args.AutoRenewPeriod = pulumi.Int(a.AutoRenewPeriod)
+		}
 		// Subscription instances cannot be released before their period
 		// ends unless forced: destroy and scale-in need it.
 		args.ForceDelete = pulumi.Bool(true)

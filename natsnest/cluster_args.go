@@ -19,6 +19,17 @@ const (
 	ChargePrePaid = "PrePaid"
 )
 
+// Renewal statuses of subscription (PrePaid) instances, as ECS names them.
+const (
+	// RenewalAuto renews the subscription by AutoRenewPeriod PeriodUnits
+	// before it expires.
+	RenewalAuto = "AutoRenewal"
+	// RenewalNormal renews only by hand; ECS reminds before expiry.
+	RenewalNormal = "Normal"
+	// RenewalNone never renews: the instance stops when the period ends.
+	RenewalNone = "NotRenewal"
+)
+
 // Defaults of ClusterArgs, applied by (ClusterArgs).withDefaults.
 const (
 	DefaultNodeCount          = 3
@@ -26,6 +37,8 @@ const (
 	DefaultChargeType         = ChargePostPaid
 	DefaultPeriod             = 1
 	DefaultPeriodUnit         = "Month"
+	DefaultRenewalStatus      = RenewalAuto
+	DefaultAutoRenewPeriod    = 1
 	DefaultVpcCIDR            = "172.16.0.0/12"
 	DefaultVSwitchPrefixBits  = 24
 	DefaultInstanceType       = "ecs.g7.large"
@@ -96,6 +109,17 @@ type ClusterArgs struct {
 	Period int
 	// PeriodUnit is "Month" or "Week". Only with "PrePaid". Defaults to "Month".
 	PeriodUnit string
+	// RenewalStatus is what happens when a subscription ends: RenewalAuto
+	// ("AutoRenewal"), RenewalNormal ("Normal", by hand) or RenewalNone
+	// ("NotRenewal"). Nodes bought together expire together, and a cluster
+	// whose nodes all stop at once loses every stream's quorum, so renewal
+	// is automatic unless said otherwise. Only with "PrePaid". Defaults to
+	// "AutoRenewal".
+	RenewalStatus string
+	// AutoRenewPeriod is how many PeriodUnits each automatic renewal buys:
+	// 1, 2, 3, 6 or 12 months, or 1 to 3 weeks. Only with RenewalAuto.
+	// Defaults to 1.
+	AutoRenewPeriod int
 
 	// VpcID is an existing VPC to deploy into; it may be another resource's
 	// output. With it VSwitchIDs and VpcCIDR are required and no network is
@@ -114,7 +138,8 @@ type ClusterArgs struct {
 	VSwitchCIDRs []string
 
 	// InstanceType is the ECS instance type; its family decides the CPU
-	// architecture (g6r, c6r, g8y, … are arm64). Defaults to "ecs.g7.large".
+	// architecture (g6r, c6r, g8y, c8y, r8y, g8m, c8m, r8m are arm64), and
+	// so Binary.Arch and the default image. Defaults to "ecs.g7.large".
 	InstanceType string
 	// ImageID overrides the image lookup. Defaults to "": the newest system
 	// image matching ImageNameRegex.
@@ -127,12 +152,15 @@ type ClusterArgs struct {
 	ImageNameRegex string
 	// SystemDiskSize is the system disk's size in GiB, 20 to 2048. Defaults to 40.
 	SystemDiskSize int
-	// SystemDiskCategory is the system disk's category. Defaults to "cloud_essd".
+	// SystemDiskCategory is the system disk's category: "cloud_essd",
+	// "cloud_ssd" or "cloud_efficiency" (what the default provider plugin
+	// accepts). Defaults to "cloud_essd".
 	SystemDiskCategory string
 	// DataDiskSize is each node's data disk in GiB, 20 to 32768; JetStream's
 	// store lives on it at /data. Defaults to 40.
 	DataDiskSize int
-	// DataDiskCategory is the data disk's category. Defaults to "cloud_essd".
+	// DataDiskCategory is the data disk's category: "cloud_essd",
+	// "cloud_ssd" or "cloud_efficiency". Defaults to "cloud_essd".
 	DataDiskCategory string
 	// DeleteDataDisksOnDestroy releases the data disks when the cluster is
 	// destroyed. Off, they are retained (and billed) so no stream is lost by
@@ -215,6 +243,12 @@ func (a ClusterArgs) withDefaults() ClusterArgs {
 		}
 		if a.PeriodUnit == "" {
 			a.PeriodUnit = DefaultPeriodUnit
+		}
+		if a.RenewalStatus == "" {
+			a.RenewalStatus = DefaultRenewalStatus
+		}
+		if a.RenewalStatus == RenewalAuto && a.AutoRenewPeriod == 0 {
+			a.AutoRenewPeriod = DefaultAutoRenewPeriod
 		}
 	}
 	if a.VpcCIDR == "" && a.VpcID == nil {
@@ -304,9 +338,19 @@ var (
 	instanceTypeRE   = regexp.MustCompile(`^ecs\.[a-z0-9-]+\.[a-z0-9-]+$`)
 	imageIDRE        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{1,127}$`)
 	keyPairNameRE    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{1,127}$`)
-	diskCategories   = []string{"cloud_essd", "cloud_ssd", "cloud_efficiency", "cloud_auto", "cloud_essd_entry"}
-	monthPeriods     = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60}
-	armFamilyRE      = regexp.MustCompile(`^[a-z]+[0-9]+[ry]$`)
+	// diskCategories are the categories terraform-provider-alicloud
+	// v1.144.0 (which pulumi-alicloud v3.10.0, the default plugin, wraps)
+	// accepts for both an instance's system disk and an ecs.EcsDisk; it
+	// rejects cloud_auto and cloud_essd_entry before anything is created.
+	diskCategories  = []string{"cloud_essd", "cloud_ssd", "cloud_efficiency"}
+	monthPeriods    = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60}
+	autoRenewMonths = []int{1, 2, 3, 6, 12}
+	autoRenewWeeks  = []int{1, 2, 3}
+	// arm64Families are the ECS instance families with arm64 CPUs: the
+	// Ampere Altra (g6r, c6r) and Yitian 710 (g8y, c8y, r8y, g8m, c8m, r8m)
+	// families, and their bare-metal (ebm) variants.
+	arm64Families = []string{"g6r", "c6r", "g8y", "c8y", "r8y", "g8m", "c8m", "r8m",
+		"ebmg6r", "ebmc6r", "ebmg8y", "ebmc8y", "ebmr8y"}
 )
 
 // validate reports every problem of a, which has its defaults applied.
@@ -343,7 +387,29 @@ func (a ClusterArgs) validate() error {
 		if a.PeriodUnit != "" {
 			p.add("PeriodUnit", "only applies to ChargeType %q", ChargePrePaid)
 		}
+		if a.RenewalStatus != "" {
+			p.add("RenewalStatus", "only applies to ChargeType %q", ChargePrePaid)
+		}
+		if a.AutoRenewPeriod != 0 {
+			p.add("AutoRenewPeriod", "only applies to ChargeType %q", ChargePrePaid)
+		}
 	case ChargePrePaid:
+		switch a.RenewalStatus {
+		case RenewalAuto:
+			periods := autoRenewMonths
+			if a.PeriodUnit == "Week" {
+				periods = autoRenewWeeks
+			}
+			if !slices.Contains(periods, a.AutoRenewPeriod) {
+				p.add("AutoRenewPeriod", "%d must be one of %v (%ss)", a.AutoRenewPeriod, periods, strings.ToLower(a.PeriodUnit))
+			}
+		case RenewalNormal, RenewalNone:
+			if a.AutoRenewPeriod != 0 {
+				p.add("AutoRenewPeriod", "only applies to RenewalStatus %q", RenewalAuto)
+			}
+		default:
+			p.add("RenewalStatus", "%q must be %q, %q or %q", a.RenewalStatus, RenewalAuto, RenewalNormal, RenewalNone)
+		}
 		switch a.PeriodUnit {
 		case "Month":
 			if !slices.Contains(monthPeriods, a.Period) {
@@ -440,6 +506,10 @@ func (a ClusterArgs) validate() error {
 		if v := a.ResourceTags[k]; len(v) > 128 || strings.Contains(v, "http://") || strings.Contains(v, "https://") {
 			p.add(f, "values must be at most 128 characters, without http:// or https://")
 		}
+	}
+
+	if arch := instanceArch(a.InstanceType); a.Binary.Arch != arch {
+		p.add("Binary.Arch", "%q contradicts InstanceType %q, whose CPUs are %s: the nodes could not run the binary", a.Binary.Arch, a.InstanceType, arch)
 	}
 
 	// The provisioning half validates what it owns (server options, binary,
@@ -655,11 +725,10 @@ func secret(s string) pulumi.StringInput {
 func nodeName(prefix string, i int) string { return fmt.Sprintf("%s-%d", prefix, i+1) }
 
 // instanceArch is the CPU architecture of an instance type's family:
-// arm64 for the Yitian and Ampere families (g8y, c8y, r8y, g6r, c6r, …),
-// amd64 otherwise.
+// arm64 for arm64Families, amd64 otherwise.
 func instanceArch(instanceType string) string {
 	parts := strings.Split(instanceType, ".")
-	if len(parts) == 3 && armFamilyRE.MatchString(parts[1]) {
+	if len(parts) == 3 && slices.Contains(arm64Families, parts[1]) {
 		return "arm64"
 	}
 	return "amd64"

@@ -263,7 +263,7 @@ func TestClusterInstanceProperties(t *testing.T) {
 			"hostName": node, "instanceName": "c-" + node, "availabilityZone": zone,
 			"vswitchId": "vsw-c-vsw-" + zone, "instanceType": "ecs.g7.large",
 			"imageId": d.mocks.imageID, "systemDiskCategory": "cloud_essd", "systemDiskSize": "40",
-			"instanceChargeType": "PostPaid",
+			"instanceChargeType": "PostPaid", "includeDataDisks": "false",
 		} {
 			if got := str(inst.Inputs, k); got != v {
 				t.Errorf("%s: %s = %q, want %q", inst.Name, k, got, v)
@@ -275,7 +275,7 @@ func TestClusterInstanceProperties(t *testing.T) {
 		if pw := inst.Inputs["password"]; !pw.IsSecret() || pw.SecretValue().Element.StringValue() != testInstancePassword {
 			t.Errorf("%s: password must be the instance password, as a secret; got %v", inst.Name, pw)
 		}
-		for _, k := range []resource.PropertyKey{"dataDisks", "period", "forceDelete", "keyName", "internetMaxBandwidthOut"} {
+		for _, k := range []resource.PropertyKey{"dataDisks", "period", "forceDelete", "keyName", "internetMaxBandwidthOut", "renewalStatus", "autoRenewPeriod"} {
 			if _, ok := inst.Inputs[k]; ok {
 				t.Errorf("%s: %s must not be set", inst.Name, k)
 			}
@@ -320,10 +320,19 @@ func TestClusterSubscriptionAndKeyPair(t *testing.T) {
 	inst := d.mocks.byName(t, "c-nats-1")
 	for k, v := range map[resource.PropertyKey]string{
 		"instanceChargeType": "PrePaid", "period": "12", "periodUnit": "Month", "forceDelete": "true", "keyName": "deploy-key",
+		// Nodes bought together expire together: renewed automatically.
+		"renewalStatus": "AutoRenewal", "autoRenewPeriod": "1",
+		// A charge type change never converts the separately bought data disk.
+		"includeDataDisks": "false",
 	} {
 		if got := str(inst.Inputs, k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
+	}
+	args.RenewalStatus = RenewalNormal
+	inst = deploy(t, args).mocks.byName(t, "c-nats-1")
+	if got, ok := inst.Inputs["autoRenewPeriod"]; str(inst.Inputs, "renewalStatus") != "Normal" || ok {
+		t.Errorf("RenewalNormal: renewalStatus %q, autoRenewPeriod %v", str(inst.Inputs, "renewalStatus"), got)
 	}
 	if _, ok := inst.Inputs["password"]; ok {
 		t.Error("no password was given, none must be set")
@@ -344,10 +353,15 @@ func TestClusterTagsOnEveryTaggableResource(t *testing.T) {
 	d := deploy(t, args)
 	want := resource.NewObjectProperty(resource.PropertyMap{"team": resource.NewProperty("messaging"), "env": resource.NewProperty("prod")})
 	taggable := map[string][]resource.PropertyKey{
-		tNetwork: {"tags"}, tSwitch: {"tags"}, tSG: {"tags"}, tInstance: {"tags", "volumeTags"}, tDisk: {"tags"}, tEIP: {"tags"},
+		tNetwork: {"tags"}, tSwitch: {"tags"}, tSG: {"tags"}, tInstance: {"tags"}, tDisk: {"tags"}, tEIP: {"tags"},
 	}
 	seen := 0
 	for _, r := range d.mocks.registrations() {
+		// volumeTags would tag every disk attached to the instance, the
+		// data disk that an ecs.EcsDisk owns included: two owners, one tag set.
+		if _, ok := r.Inputs["volumeTags"]; ok {
+			t.Errorf("%s %s sets volumeTags", r.Type, r.Name)
+		}
 		for _, k := range taggable[r.Type] {
 			seen++
 			if got := r.Inputs[k]; !got.DeepEquals(want) {
@@ -355,7 +369,7 @@ func TestClusterTagsOnEveryTaggableResource(t *testing.T) {
 			}
 		}
 	}
-	if want := 1 + 1 + 1 + 3*2 + 3 + 3; seen != want {
+	if want := 1 + 1 + 1 + 3 + 3 + 3; seen != want {
 		t.Errorf("checked %d tag properties, want %d", seen, want)
 	}
 }
@@ -859,6 +873,21 @@ func TestClusterValidateRules(t *testing.T) {
 		{"bad image regex", func(a *ClusterArgs) { a.ImageNameRegex = "(" }, "ImageNameRegex"},
 		{"small system disk", func(a *ClusterArgs) { a.SystemDiskSize = 10 }, "SystemDiskSize"},
 		{"unknown disk category", func(a *ClusterArgs) { a.DataDiskCategory = "hdd" }, "DataDiskCategory"},
+		// terraform-provider-alicloud v1.144.0 rejects these two.
+		{"cloud_auto data disk", func(a *ClusterArgs) { a.DataDiskCategory = "cloud_auto" }, "DataDiskCategory"},
+		{"cloud_essd_entry system disk", func(a *ClusterArgs) { a.SystemDiskCategory = "cloud_essd_entry" }, "SystemDiskCategory"},
+		{"arm64 binary on amd64 nodes", func(a *ClusterArgs) { a.Binary.Arch = "arm64" }, "Binary.Arch"},
+		{"amd64 binary on Yitian nodes", func(a *ClusterArgs) { a.InstanceType, a.Binary.Arch = "ecs.g8m.large", "amd64" }, "Binary.Arch"},
+		{"arm64 binary on arm64 nodes", func(a *ClusterArgs) { a.InstanceType, a.Binary.Arch = "ecs.c8m.large", "arm64" }, ""},
+		{"renewal with pay-as-you-go", func(a *ClusterArgs) { a.RenewalStatus = RenewalAuto }, "RenewalStatus"},
+		{"renewal period with pay-as-you-go", func(a *ClusterArgs) { a.AutoRenewPeriod = 1 }, "AutoRenewPeriod"},
+		{"unknown renewal", func(a *ClusterArgs) { a.ChargeType, a.RenewalStatus = ChargePrePaid, "Forever" }, "RenewalStatus"},
+		{"renewal period of 4 months", func(a *ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = ChargePrePaid, 4 }, "AutoRenewPeriod"},
+		{"renewal period of 6 weeks", func(a *ClusterArgs) { a.ChargeType, a.PeriodUnit, a.AutoRenewPeriod = ChargePrePaid, "Week", 6 }, "AutoRenewPeriod"},
+		{"renewal period without auto renewal", func(a *ClusterArgs) {
+			a.ChargeType, a.RenewalStatus, a.AutoRenewPeriod = ChargePrePaid, RenewalNone, 3
+		}, "AutoRenewPeriod"},
+		{"auto renewal for 12 months", func(a *ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = ChargePrePaid, 12 }, ""},
 		{"store larger than disk", func(a *ClusterArgs) { a.MaxFileStore = 40 << 30 }, "MaxFileStore"},
 		{"no login", func(a *ClusterArgs) { a.InstancePassword = "" }, "InstancePassword"},
 		{"long password", func(a *ClusterArgs) { a.InstancePassword = "Aa1" + strings.Repeat("x", 28) }, "InstancePassword"},
@@ -942,6 +971,8 @@ func TestClusterDefaults(t *testing.T) {
 func TestClusterHelpers(t *testing.T) {
 	for typ, want := range map[string]string{
 		"ecs.g7.large": "amd64", "ecs.g8y.large": "arm64", "ecs.c8y.xlarge": "arm64", "ecs.g6r.large": "arm64",
+		"ecs.r8y.large": "arm64", "ecs.c6r.large": "arm64", "ecs.g8m.large": "arm64", "ecs.c8m.2xlarge": "arm64",
+		"ecs.r8m.xlarge": "arm64", "ecs.ebmg8y.32xlarge": "arm64", "ecs.g8a.large": "amd64", "ecs.r6.large": "amd64",
 		"ecs.r7.large": "amd64", "ecs.g8i.large": "amd64", "ecs.c7a.large": "amd64",
 	} {
 		if got := instanceArch(typ); got != want {
