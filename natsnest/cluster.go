@@ -27,9 +27,16 @@ type Cluster struct {
 	PrivateEndpoint pulumi.StringOutput `pulumi:"privateEndpoint"`
 	// PublicEndpoint is the same over the EIPs; empty without PublicAccess.
 	PublicEndpoint pulumi.StringOutput `pulumi:"publicEndpoint"`
-	// Nodes are, in node order, {name, zone, instanceId, privateIp, publicIp}
-	// (publicIp empty without PublicAccess).
+	// Nodes are, in node order, {name, zone, instanceId, imageId,
+	// privateIp, publicIp} (publicIp empty without PublicAccess; imageId the
+	// image the node was created from).
 	Nodes pulumi.MapArrayOutput `pulumi:"nodes"`
+	// ImageID is the image new nodes are created from: ClusterArgs.ImageID,
+	// or the newest match of ImageNameRegex. Existing nodes keep the image
+	// they were created from, and so does a replacement of one (the
+	// instances ignore image changes). Set ClusterArgs.ImageID to this value
+	// to pin it, so that nodes added later run what the others run.
+	ImageID pulumi.StringOutput `pulumi:"imageId"`
 	// NodeNames are the nodes' host names and server_names.
 	NodeNames pulumi.StringArrayOutput `pulumi:"nodeNames"`
 	// InstanceIDs, PrivateIPs and PublicIPs are per node, in node order.
@@ -89,7 +96,9 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	a.warnUnavailableZones(ctx, c)
+	if err := a.checkZones(ctx, c); err != nil {
+		return nil, err
+	}
 
 	// Network: the given one, or a new VPC with a vswitch per zone.
 	var vpcID pulumi.StringOutput
@@ -274,6 +283,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			"name":       pulumi.String(node),
 			"zone":       pulumi.String(zone),
 			"instanceId": inst.ID().ToStringOutput(),
+			"imageId":    inst.ImageId,
 			"privateIp":  inst.PrivateIp,
 			"publicIp":   publicIP,
 		})
@@ -302,6 +312,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	c.PrivateIPs = privateIPs.ToStringArrayOutput()
 	c.PublicIPs = publicIPs.ToStringArrayOutput()
 	c.VpcID = vpcID
+	c.ImageID = imageID.ToStringOutput()
 	c.VSwitchIDs = pulumi.StringArray(toInputs(vswitchIDs)).ToStringArrayOutput()
 	c.SecurityGroupID = sg.ID().ToStringOutput()
 
@@ -309,6 +320,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		"privateEndpoint": c.PrivateEndpoint,
 		"publicEndpoint":  c.PublicEndpoint,
 		"nodes":           c.Nodes,
+		"imageId":         c.ImageID,
 		"nodeNames":       c.NodeNames,
 		"instanceIds":     c.InstanceIDs,
 		"privateIps":      c.PrivateIPs,
@@ -393,10 +405,39 @@ func (a ClusterArgs) image(ctx *pulumi.Context, c *Cluster) (pulumi.StringInput,
 	return pulumi.String(res.Images[0].Id), nil
 }
 
-// warnUnavailableZones warns when a zone does not currently offer the
-// instance type with the disk category. A warning and not an error: stock
-// changes, and existing nodes must stay manageable when it runs out.
-func (a ClusterArgs) warnUnavailableZones(ctx *pulumi.Context, c *Cluster) {
+// warn logs a warning on r; tests replace it to see what users see.
+var warn = func(ctx *pulumi.Context, r pulumi.Resource, msg string) {
+	_ = ctx.Log.Warn(msg, &pulumi.LogArgs{Resource: r})
+}
+
+// checkZones refuses a zone the region does not have (a misspelt zone),
+// before any cloud resource is registered, and warns when a zone does not
+// currently offer the instance type with the data disk category (stock
+// changes, and existing nodes must stay manageable when it runs out), and
+// when one of several zones holds a majority of the nodes.
+func (a ClusterArgs) checkZones(ctx *pulumi.Context, c *Cluster) error {
+	region, err := alicloud.GetZones(ctx, &alicloud.GetZonesArgs{}, pulumi.Parent(c))
+	if err != nil {
+		return fmt.Errorf("natsnest: looking up the region's zones: %w", err)
+	}
+	var all []string
+	for _, z := range region.Zones {
+		all = append(all, z.Id)
+	}
+	var p problems
+	for i, z := range a.Zones {
+		if !slices.Contains(all, z) {
+			p.add(fmt.Sprintf("Zones[%d]", i), "%q is not a zone of this region (alicloud:region); its zones are %s", z, strings.Join(all, ", "))
+		}
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	if zone, n := majorityZone(a.Zones, a.NodeCount); zone != "" {
+		warn(ctx, c, fmt.Sprintf("natsnest: zone %s holds %d of the %d nodes, a majority: if it fails, JetStream loses its quorum and the cluster stops; spread the nodes so that no zone holds a majority (three zones for three nodes)",
+			zone, n, a.NodeCount))
+	}
+
 	res, err := alicloud.GetZones(ctx, &alicloud.GetZonesArgs{
 		AvailableResourceCreation: pulumi.StringRef("Instance"),
 		AvailableInstanceType:     pulumi.StringRef(a.InstanceType),
@@ -404,17 +445,38 @@ func (a ClusterArgs) warnUnavailableZones(ctx *pulumi.Context, c *Cluster) {
 		InstanceChargeType:        pulumi.StringRef(a.ChargeType),
 	}, pulumi.Parent(c))
 	if err != nil {
-		_ = ctx.Log.Warn(fmt.Sprintf("natsnest: could not check the zones' offers: %v", err), &pulumi.LogArgs{Resource: c})
-		return
+		warn(ctx, c, fmt.Sprintf("natsnest: could not check the zones' offers: %v", err))
+		return nil
 	}
 	var offered []string
 	for _, z := range res.Zones {
 		offered = append(offered, z.Id)
 	}
 	if missing := unavailableZones(a.Zones, offered); len(missing) > 0 {
-		_ = ctx.Log.Warn(fmt.Sprintf("natsnest: zones %s do not currently offer %s with %s disks (offered: %s); new nodes there may fail to create",
-			strings.Join(missing, ", "), a.InstanceType, a.DataDiskCategory, strings.Join(offered, ", ")), &pulumi.LogArgs{Resource: c})
+		warn(ctx, c, fmt.Sprintf("natsnest: zones %s do not currently offer %s with %s disks (offered: %s); new nodes there may fail to create",
+			strings.Join(missing, ", "), a.InstanceType, a.DataDiskCategory, strings.Join(offered, ", ")))
 	}
+	return nil
+}
+
+// majorityZone is the zone that holds more than half of nodes spread
+// round-robin over several zones, and how many it holds; "" when there is
+// one zone (a zone outage stops the cluster anyway: documented) or none
+// holds a majority.
+func majorityZone(zones []string, nodes int) (string, int) {
+	if len(zones) < 2 || nodes < 3 {
+		return "", 0
+	}
+	for i, z := range zones {
+		n := nodes / len(zones)
+		if i < nodes%len(zones) {
+			n++
+		}
+		if n > nodes/2 {
+			return z, n
+		}
+	}
+	return "", 0
 }
 
 // unavailableZones are the configured zones missing from offered, in the

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -104,7 +105,7 @@ func deploy(t *testing.T, args *ClusterArgs, tweak ...func(*clusterMocks)) *depl
 			"privateEndpoint": c.PrivateEndpoint, "publicEndpoint": c.PublicEndpoint,
 			"nodes": c.Nodes, "nodeNames": c.NodeNames, "instanceIds": c.InstanceIDs,
 			"privateIps": c.PrivateIPs, "publicIps": c.PublicIPs, "monitoringUrls": c.MonitoringURLs,
-			"clusterName": c.ClusterName, "natsContext": c.NatsContext, "vpcId": c.VpcID,
+			"clusterName": c.ClusterName, "natsContext": c.NatsContext, "vpcId": c.VpcID, "imageId": c.ImageID,
 			"vswitchIds": c.VSwitchIDs, "securityGroupId": c.SecurityGroupID,
 		} {
 			d.outputs[k] = await(t, o)
@@ -488,6 +489,7 @@ func TestClusterOutputs(t *testing.T) {
 			"publicIps":       []string{"", "", ""},
 			"monitoringUrls":  []string{"http://" + ip1 + ":8222", "http://" + ip2 + ":8222", "http://" + ip3 + ":8222"},
 			"clusterName":     "C1",
+			"imageId":         "debian_12_11_x64_20G_alibase_20250701.vhd",
 			"vpcId":           "vpc-existing",
 			"vswitchIds":      []string{"vsw-existing-0"},
 			"securityGroupId": "sg-c-sg",
@@ -502,7 +504,8 @@ func TestClusterOutputs(t *testing.T) {
 		}
 		for i, n := range nodes {
 			want := map[string]any{"name": fmt.Sprintf("nats-%d", i+1), "zone": "cn-hangzhou-i",
-				"instanceId": fmt.Sprintf("i-c-nats-%d", i+1), "privateIp": mockPrivateIP(i + 1), "publicIp": ""}
+				"instanceId": fmt.Sprintf("i-c-nats-%d", i+1), "imageId": "debian_12_11_x64_20G_alibase_20250701.vhd",
+				"privateIp": mockPrivateIP(i + 1), "publicIp": ""}
 			if !reflect.DeepEqual(n, want) {
 				t.Errorf("nodes[%d] = %v, want %v", i, n, want)
 			}
@@ -696,11 +699,84 @@ func TestClusterImageLookup(t *testing.T) {
 	t.Run("zone lookup", func(t *testing.T) {
 		d := deploy(t, validClusterArgs())
 		calls := d.mocks.callsTo("alicloud:index/getZones:getZones")
-		if len(calls) != 1 || str(calls[0].Args, "availableInstanceType") != "ecs.g7.large" ||
-			str(calls[0].Args, "availableDiskCategory") != "cloud_essd" {
+		if len(calls) != 2 || len(calls[0].Args) != 0 || str(calls[1].Args, "availableInstanceType") != "ecs.g7.large" ||
+			str(calls[1].Args, "availableDiskCategory") != "cloud_essd" {
 			t.Fatalf("zone lookups: %v", calls)
 		}
 	})
+}
+
+// captureWarnings collects what the component warns users of.
+func captureWarnings(t *testing.T) *[]string {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	orig := warn
+	t.Cleanup(func() { warn = orig })
+	warn = func(_ *pulumi.Context, _ pulumi.Resource, msg string) {
+		mu.Lock()
+		got = append(got, msg)
+		mu.Unlock()
+	}
+	return &got
+}
+
+// TestClusterZones: a zone the region does not have is an error before any
+// cloud resource exists; a zone without stock, and a zone holding a
+// majority of the nodes, are warnings.
+func TestClusterZones(t *testing.T) {
+	t.Run("misspelt", func(t *testing.T) {
+		m := newClusterMocks()
+		stubBuild(t)
+		args := validClusterArgs()
+		args.Zones = []string{"cn-hangzhou-i", "cn-hangzou-j"}
+		args.VSwitchCIDRs = nil
+		err := runWithMocks(m, func(ctx *pulumi.Context) error {
+			_, err := NewCluster(ctx, "c", args)
+			return err
+		})
+		if err == nil || !errors.Is(err, ErrInvalidArgs) ||
+			!strings.Contains(err.Error(), `Zones[1]: "cn-hangzou-j" is not a zone of this region`) ||
+			strings.Contains(err.Error(), "Zones[0]") {
+			t.Fatalf("err = %v", err)
+		}
+		for _, r := range m.registrations() {
+			if r.Custom {
+				t.Errorf("%s %s registered with a misspelt zone", r.Type, r.Name)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		nodes int
+		zones []string
+		want  string
+	}{
+		{"3 nodes in 2 zones", 3, []string{"cn-hangzhou-h", "cn-hangzhou-i"}, "zone cn-hangzhou-h holds 2 of the 3 nodes, a majority"},
+		{"5 nodes in 2 zones", 5, []string{"cn-hangzhou-h", "cn-hangzhou-i"}, "zone cn-hangzhou-h holds 3 of the 5 nodes, a majority"},
+		{"3 nodes in 3 zones", 3, []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"}, ""},
+		{"5 nodes in 3 zones", 5, []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"}, ""},
+		{"3 nodes in 1 zone", 3, []string{"cn-hangzhou-i"}, ""},
+		{"out of stock", 3, []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-k"},
+			"zones cn-hangzhou-k do not currently offer ecs.g7.large with cloud_essd disks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			warnings := captureWarnings(t)
+			args := validClusterArgs()
+			args.NodeCount, args.Zones = tc.nodes, tc.zones
+			deploy(t, args, func(m *clusterMocks) {
+				m.regionZones = m.zones
+				m.zones = []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"}
+			})
+			joined := strings.Join(*warnings, "\n")
+			if tc.want == "" && joined != "" {
+				t.Errorf("unexpected warnings: %s", joined)
+			}
+			if tc.want != "" && !strings.Contains(joined, tc.want) {
+				t.Errorf("warnings %q, want %q", joined, tc.want)
+			}
+		})
+	}
 }
 
 // snapshot is everything the engine would diff for one resource: its inputs

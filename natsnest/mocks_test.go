@@ -24,8 +24,9 @@ import (
 type clusterMocks struct {
 	// imageID is what ecs.getImages returns; "" returns no image.
 	imageID string
-	// zones are what getZones offers.
-	zones []string
+	// zones are what getZones offers for the instance type and disk
+	// category; regionZones are all zones of the region (zones when nil).
+	zones, regionZones []string
 
 	mu    sync.Mutex
 	regs  []clusterReg
@@ -134,7 +135,11 @@ func (m *clusterMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, err
 		return out, nil
 	case "alicloud:index/getZones:getZones":
 		var zones, ids []resource.PropertyValue
-		for _, z := range m.zones {
+		list := m.zones
+		if _, filtered := args.Args["availableInstanceType"]; !filtered && m.regionZones != nil {
+			list = m.regionZones
+		}
+		for _, z := range list {
 			ids = append(ids, resource.NewProperty(z))
 			zones = append(zones, resource.NewProperty(resource.PropertyMap{"id": resource.NewProperty(z)}))
 		}

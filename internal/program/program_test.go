@@ -284,6 +284,14 @@ func (m *programMocks) NewResource(args pulumi.MockResourceArgs) (string, resour
 }
 
 func (m *programMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	if args.Token == "alicloud:index/getZones:getZones" {
+		// The region's zones: natsnest refuses a zone the region lacks.
+		var zones []resource.PropertyValue
+		for _, z := range []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"} {
+			zones = append(zones, resource.NewProperty(resource.PropertyMap{"id": resource.NewProperty(z)}))
+		}
+		return resource.PropertyMap{"zones": resource.NewProperty(zones)}, nil
+	}
 	if args.Token == "alicloud:ecs/getImages:getImages" {
 		return resource.PropertyMap{"images": resource.NewProperty([]resource.PropertyValue{
 			resource.NewProperty(resource.PropertyMap{"id": resource.NewProperty("m-debian12")}),
