@@ -2,6 +2,7 @@ package natsnest
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,9 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	if err := a.checkZones(ctx, c); err != nil {
 		return nil, err
+	}
+	if msg := a.unreachableContext(); msg != "" {
+		warn(ctx, c, msg)
 	}
 
 	// Network: the given one, or a new VPC with a vswitch per zone.
@@ -457,6 +461,26 @@ func (a ClusterArgs) checkZones(ctx *pulumi.Context, c *Cluster) error {
 			strings.Join(missing, ", "), a.InstanceType, a.DataDiskCategory, strings.Join(offered, ", ")))
 	}
 	return nil
+}
+
+// unreachableContext says what to allow when NatsContext, which uses the
+// public endpoint with PublicAccess, cannot be used from the deploying
+// machine (SSHCIDR) through the client rules the stack makes; "" when it can.
+func (a ClusterArgs) unreachableContext() string {
+	if !a.PublicAccess || a.SSHCIDR == "" {
+		return ""
+	}
+	from, err := netip.ParsePrefix(a.SSHCIDR)
+	if err != nil {
+		return ""
+	}
+	for _, c := range a.AllowedClientCIDRs {
+		if allowed, err := netip.ParsePrefix(c); err == nil && allowed.Bits() <= from.Bits() && allowed.Contains(from.Addr()) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("natsnest: natsContext connects to the public endpoint, whose client port only AllowedClientCIDRs (%s) may reach; the deploying machine (SSHCIDR %s) is not among them. To use natsContext from there, add %s to AllowedClientCIDRs (natsnest:allowedClientCidrs), next to the ranges already listed",
+		strings.Join(a.AllowedClientCIDRs, ", "), a.SSHCIDR, a.SSHCIDR)
 }
 
 // majorityZone is the zone that holds more than half of nodes spread

@@ -721,6 +721,30 @@ func captureWarnings(t *testing.T) *[]string {
 	return &got
 }
 
+// TestClusterContextReachable: with public access, natsContext uses the
+// EIPs; when the client rules do not let the deploying machine in, the user
+// is told what to allow.
+func TestClusterContextReachable(t *testing.T) {
+	warnings := captureWarnings(t)
+	d := deploy(t, validClusterArgs())
+	if ctx := d.outputs["natsContext"].Value.(string); !strings.Contains(ctx, `"url": "nats://47.0.0.1:4222,`) {
+		t.Errorf("natsContext = %s, want the public endpoint", ctx)
+	}
+	joined := strings.Join(*warnings, "\n")
+	if !strings.Contains(joined, "the deploying machine (SSHCIDR 203.0.113.7/32) is not among them") ||
+		!strings.Contains(joined, "add 203.0.113.7/32 to AllowedClientCIDRs") {
+		t.Errorf("warnings %q do not say what to allow", joined)
+	}
+
+	*warnings = nil
+	args := validClusterArgs()
+	args.AllowedClientCIDRs = []string{"172.16.0.0/12", "203.0.113.0/24"}
+	deploy(t, args)
+	if len(*warnings) != 0 {
+		t.Errorf("the deploying machine may connect, yet: %q", *warnings)
+	}
+}
+
 // TestClusterZones: a zone the region does not have is an error before any
 // cloud resource exists; a zone without stock, and a zone holding a
 // majority of the nodes, are warnings.
@@ -764,6 +788,7 @@ func TestClusterZones(t *testing.T) {
 			warnings := captureWarnings(t)
 			args := validClusterArgs()
 			args.NodeCount, args.Zones = tc.nodes, tc.zones
+			args.AllowedClientCIDRs = []string{"172.16.0.0/12", testSSHCIDR} // no natsContext warning
 			deploy(t, args, func(m *clusterMocks) {
 				m.regionZones = m.zones
 				m.zones = []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"}
