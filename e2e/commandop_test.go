@@ -7,9 +7,10 @@ import (
 )
 
 // commandOp is how the executing mock decides what a command runs; it must
-// be pulumi-command v1's rule (provider/pkg/provider/remote/command.go:
-// Create runs create if set, Update runs update else create; triggers and
-// connection are replaceOnChanges), or e2e proves the wrong deployment.
+// be pulumi-command v1.2.1's rule (provider/pkg/provider/remote/command.go
+// and commandController.go: Create runs create if set, Update runs update
+// else create; only triggers is replaceOnChanges, the connection is tagged
+// secret and nothing more), or e2e proves the wrong deployment.
 // Pure: runs in `make test`.
 func TestCommandOp(t *testing.T) {
 	props := func(kv ...string) resource.PropertyMap {
@@ -32,7 +33,8 @@ func TestCommandOp(t *testing.T) {
 		{"new, no create", updateOnly, nil, false, true, false, "create", ""},
 		{"trigger changed", both, props("create", "C", "update", "U", "triggers", "t0", "connection", "h1"), true, true, false, "replace", "C"},
 		{"trigger changed, no create", updateOnly, props("update", "U", "triggers", "t0", "connection", "h1"), true, true, false, "replace", ""},
-		{"connection changed", updateOnly, props("update", "U", "triggers", "t1", "connection", "h0"), true, true, false, "replace", ""},
+		{"connection changed", updateOnly, props("update", "U", "triggers", "t1", "connection", "h0"), true, true, false, "update", "U"},
+		{"connection changed, create only", createOnly, props("create", "C", "triggers", "t1", "connection", "h0"), true, true, false, "update", "C"},
 		{"update changed", both, props("create", "C", "update", "U0", "triggers", "t1", "connection", "h1"), true, true, false, "update", "U"},
 		{"create changed, no update", createOnly, props("create", "C0", "triggers", "t1", "connection", "h1"), true, true, false, "update", "C"},
 		{"unchanged", both, both, true, false, false, "same", ""},

@@ -391,11 +391,12 @@ func runOp(existed, changed, rerun bool) string {
 	return "same"
 }
 
-// commandOp decides, as pulumi-command v1 does, what a Command runs: create
-// when new; on changed inputs, delete+create when triggers or the connection
-// changed (replacement: both are replaceOnChanges), else update (or create
-// when no update is given). A command without create runs nothing when it is
-// created or replaced. A rerun runs what an update would.
+// commandOp decides, as pulumi-command v1.2.1 does, what a Command runs:
+// create when new; on changed inputs, delete+create when the triggers
+// changed (replacement: only triggers is replaceOnChanges; the connection
+// is merely secret, so a new key or address is an update), else update (or
+// create when no update is given). A command without create runs nothing
+// when it is created or replaced. A rerun runs what an update would.
 func commandOp(in, prev resource.PropertyMap, existed, changed, rerun bool) (string, string, error) {
 	create, err := optString(in, "create")
 	if err != nil {
@@ -408,7 +409,7 @@ func commandOp(in, prev resource.PropertyMap, existed, changed, rerun bool) (str
 	switch {
 	case !existed:
 		return "create", create, nil
-	case changed && (!prev["triggers"].DeepEquals(in["triggers"]) || !prev["connection"].DeepEquals(in["connection"])):
+	case changed && !prev["triggers"].DeepEquals(in["triggers"]):
 		return "replace", create, nil
 	case changed, rerun:
 		op := "update"

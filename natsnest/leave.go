@@ -24,9 +24,11 @@ import (
 // streams keep their quorum throughout.
 //
 // The admin's credentials reach the script on stdin (kept, as a secret, in
-// the state, as Delete needs them). The script takes a node out only when
-// the other servers no longer route to it, since pulumi-command also runs
-// Delete when the command is replaced (a new SSH key or address).
+// the state, as Delete needs them). A change of the connection (a new SSH
+// key or address) updates the command, which runs nothing and keeps the new
+// connection for its Delete. The script takes a node out only when the
+// other servers no longer route to it, since pulumi-command also runs Delete
+// when the command is replaced (`pulumi up --replace`) and on destroy.
 //
 // A single node has no JetStream cluster to leave and gets no command.
 func leaveCommands(ctx *pulumi.Context, name string, parent pulumi.Resource, a ServersArgs, services []*remote.Command) ([]*remote.Command, error) {
@@ -71,6 +73,7 @@ func leaveCommands(ctx *pulumi.Context, name string, parent pulumi.Resource, a S
 			Delete:                 script,
 			Stdin:                  stdin,
 			AddPreviousOutputInEnv: pulumi.Bool(false),
+			Logging:                stepLogging(provision.StepLeave),
 		}, pulumi.Parent(parent), pulumi.DependsOn(deps))
 		if err != nil {
 			return nil, err

@@ -77,9 +77,15 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 //	         when created, and restarts or reloads natsd (an update) when
 //	         the binary or any rendered file changes
 //
-// Every step also re-runs when the host's InstanceID or connection changes
-// (the service step is then replaced and runs nothing, as the start step
-// starts natsd afresh), and when its own script changes (a natsnest upgrade).
+// Every step is replaced when the host's InstanceID changes (a trigger):
+// the steps run again from scratch, and the replaced service step runs
+// nothing, as the start step starts natsd afresh. A change of the
+// connection (a new SSH key, address or bastion) is an update in
+// pulumi-command v1.2.1, not a replacement: each step's create runs again
+// over the new connection (idempotent: start leaves a running natsd alone),
+// the service step's update finds nothing to apply, and the leave command
+// runs nothing but keeps the new connection for its Delete. A step also
+// re-runs when its own script changes (a natsnest upgrade).
 //
 // The start steps of all hosts run at once, so a first deployment boots
 // every node in parallel. Only the service steps are chained, for rolling
@@ -146,6 +152,7 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 		command := func(step string, args *remote.CommandArgs, deps ...pulumi.Resource) (*remote.Command, error) {
 			args.Connection = c
 			args.AddPreviousOutputInEnv = pulumi.Bool(false)
+			args.Logging = stepLogging(step)
 			return remote.NewCommand(ctx, prefix+step, args, pulumi.Parent(parent), pulumi.DependsOn(deps))
 		}
 
@@ -243,6 +250,21 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 		}
 	}
 	return services, nil
+}
+
+// stepLogging is what a step streams to `pulumi up` while it runs. The
+// rolling steps (service, leave) say what they do to each node — reload,
+// restart, peer removal — which is worth seeing as it happens; the others
+// show only their warnings and errors (stderr), not their progress on every
+// up. When a step fails, pulumi-command v1.2.1 puts its whole stdout and
+// stderr into the error whatever this says (remote/commandOutputs.go).
+func stepLogging(step string) remote.LoggingPtrInput {
+	switch step {
+	case provision.StepService, provision.StepLeave:
+		return remote.LoggingStdoutAndStderr
+	default:
+		return remote.LoggingStderr
+	}
 }
 
 // connection returns, per host, how SSH reaches it. Keys and passwords are

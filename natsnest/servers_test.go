@@ -871,3 +871,28 @@ func TestServersBastionDefaultsToTheHostsKey(t *testing.T) {
 		t.Error("the bastion's key is not secret")
 	}
 }
+
+// TestServersStepLogging: only the rolling steps stream their progress to
+// `pulumi up`; the others show warnings and errors (a failure carries the
+// whole output in its error either way).
+func TestServersStepLogging(t *testing.T) {
+	r := svMustDeploy(t, svArgs(t, 3))
+	seen := 0
+	for _, name := range r.names() {
+		reg := r.regs[name]
+		if reg.Type != "command:remote:Command" {
+			continue
+		}
+		seen++
+		want := "stderr"
+		if strings.HasSuffix(name, "-service") || strings.HasSuffix(name, "-leave") {
+			want = "stdoutAndStderr"
+		}
+		if got := r.str(t, name, "logging"); got != want {
+			t.Errorf("%s: logging = %q, want %q", name, got, want)
+		}
+	}
+	if seen != 3*7 {
+		t.Errorf("%d commands, want 7 per host", seen)
+	}
+}

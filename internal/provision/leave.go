@@ -48,7 +48,8 @@ type LeaveOptions struct {
 // server name, as the system account's admin, whose credentials come on
 // stdin — see LeavePayload), then waits until every remaining server is
 // healthy. It leaves a node alone that every other server still routes to:
-// pulumi-command runs Delete also when the command is replaced.
+// pulumi-command runs Delete also when the command is replaced (`pulumi up
+// --replace`) and when the whole stack is destroyed.
 func LeaveScript(l Layout, o LeaveOptions) (string, error) {
 	if err := l.check(); err != nil {
 		return "", err
