@@ -19,12 +19,23 @@ import (
 // Structured values (lists, maps) arrive as JSON, as Pulumi passes them.
 type ConfigGetter func(key string) (string, bool)
 
-// Stack config keys that hold secrets: the root Pulumi.yaml declares them
-// `secret: true`, so they are set with `pulumi config set --secret`.
+// SecretConfigKeys are the stack config keys that hold secrets, set with
+// `pulumi config set --secret`; Program warns about any of them set in plain
+// text. Pulumi.yaml declares only requiredSecretConfigKeys (`secret: true`, no
+// default): the CLI refuses to run a stack that lacks a declared key without a
+// default, and a secret cannot have a default (it would be plain text). The
+// optional ones are read all the same: a stack may set keys of the project's
+// namespace that Pulumi.yaml does not declare.
 var SecretConfigKeys = []string{
 	"adminPassword", "stackSecret", "appPassword", "instancePassword", "sshPrivateKey",
 	"bastionPrivateKey", "bastionPassword", "tlsKey",
 }
+
+// requiredSecretConfigKeys are the SecretConfigKeys every stack sets, the
+// ones the README's deploy commands set and Pulumi.yaml declares.
+// instancePassword is not one of them: keyPairName with sshPrivateKey
+// replaces it.
+var requiredSecretConfigKeys = []string{"adminPassword", "stackSecret", "appPassword"}
 
 // clusterConfigKeys are every key ClusterArgsFromConfig reads.
 var clusterConfigKeys = []string{
@@ -46,7 +57,8 @@ var clusterConfigKeys = []string{
 }
 
 // ClusterConfigKeys returns, sorted, every stack config key that
-// ClusterArgsFromConfig reads; the root Pulumi.yaml declares each of them.
+// ClusterArgsFromConfig reads; the root Pulumi.yaml declares each of them but
+// the optional secrets (SecretConfigKeys not in requiredSecretConfigKeys).
 func ClusterConfigKeys() []string {
 	keys := slices.Clone(clusterConfigKeys)
 	slices.Sort(keys)
@@ -60,7 +72,9 @@ const (
 
 // ClusterArgsFromConfig maps a stack's config to natsnest.ClusterArgs: what the root
 // program (`pulumi up` in this repository) deploys. Unset keys stay zero so
-// natsnest.ClusterArgs' own defaults apply; values that do not parse are reported
+// natsnest.ClusterArgs' own defaults apply. The empty values Pulumi.yaml gives
+// optional keys as defaults (the CLI passes them as set values), "", 0, [] and
+// {}, are unset too: lists and maps become nil. Values that do not parse are reported
 // together, each naming its key. It does not validate: NewCluster does.
 func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 	r := configReader{get: get}
@@ -223,6 +237,9 @@ func (r *configReader) list(key string) []string {
 		if err := json.Unmarshal([]byte(v), &out); err != nil {
 			r.fail(key, "is not a list of strings: %v", err)
 		}
+		if len(out) == 0 {
+			return nil // Pulumi.yaml's default []: unset
+		}
 		return out
 	}
 	var out []string
@@ -240,6 +257,9 @@ func (r *configReader) strMap(key string) map[string]string {
 	var out map[string]string
 	if err := json.Unmarshal([]byte(v), &out); err != nil {
 		r.fail(key, "is not a map of strings: %v", err)
+	}
+	if len(out) == 0 {
+		return nil // Pulumi.yaml's default {}: unset
 	}
 	return out
 }

@@ -27,10 +27,8 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, key := range SecretConfigKeys {
-		if v, ok := get(key); ok && v != "" && !ctx.IsConfigSecret(ctx.Project()+":"+key) {
-			_ = ctx.Log.Warn(fmt.Sprintf("config %s is stored in plain text; set it with `pulumi config set --secret %s`", key, key), nil)
-		}
+	for _, warning := range plaintextSecretWarnings(ctx) {
+		_ = ctx.Log.Warn(warning, nil)
 	}
 
 	var opts []pulumi.ResourceOption
@@ -58,4 +56,19 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("vpcId", cluster.VpcID)
 	ctx.Export("securityGroupId", cluster.SecurityGroupID)
 	return nil
+}
+
+// plaintextSecretWarnings are the warnings for SecretConfigKeys set in plain
+// text. The CLI itself refuses a plain-text value only for the keys Pulumi.yaml
+// declares secret; the optional secrets are not declared (see
+// SecretConfigKeys), so this is their only guard.
+func plaintextSecretWarnings(ctx *pulumi.Context) []string {
+	var out []string
+	for _, key := range SecretConfigKeys {
+		full := ctx.Project() + ":" + key
+		if v, ok := ctx.GetConfig(full); ok && v != "" && !ctx.IsConfigSecret(full) {
+			out = append(out, fmt.Sprintf("config %s is stored in plain text; set it with `pulumi config set --secret %s`", key, full))
+		}
+	}
+	return out
 }

@@ -1,7 +1,10 @@
 package program
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
@@ -19,7 +22,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
 
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/urns"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
@@ -73,16 +78,39 @@ func getter(m map[string]string) ConfigGetter {
 	return func(key string) (string, bool) { v, ok := m[key]; return v, ok }
 }
 
+// optionalSecretConfigKeys are the SecretConfigKeys Pulumi.yaml does not
+// declare, sorted.
+func optionalSecretConfigKeys() []string {
+	var out []string
+	for _, k := range SecretConfigKeys {
+		if !slices.Contains(requiredSecretConfigKeys, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func TestPulumiYAMLDeclaresEveryConfigKey(t *testing.T) {
 	proj := loadProject(t)
 	if proj.Name != "natsnest" || proj.Runtime.Name() != "go" || proj.StackConfigDir != "stacks" {
 		t.Errorf("name %q runtime %q stackConfigDir %q", proj.Name, proj.Runtime.Name(), proj.StackConfigDir)
 	}
 	declared := slices.Sorted(maps.Keys(proj.Config))
-	want := append(ClusterConfigKeys(), "alicloudVersion")
+	var want []string
+	for _, k := range append(ClusterConfigKeys(), "alicloudVersion") {
+		if !slices.Contains(optionalSecretConfigKeys(), k) {
+			want = append(want, k)
+		}
+	}
 	slices.Sort(want)
 	if !slices.Equal(declared, want) {
-		t.Errorf("Pulumi.yaml declares %v,\nthe program reads %v", declared, want)
+		t.Errorf("Pulumi.yaml declares %v,\nthe program reads %v and the optional secrets %v", declared, want, optionalSecretConfigKeys())
+	}
+	for _, k := range SecretConfigKeys {
+		if !slices.Contains(clusterConfigKeys, k) {
+			t.Errorf("secret %s is not read by ClusterArgsFromConfig", k)
+		}
 	}
 	for k, ct := range proj.Config {
 		if ct.Type == nil || ct.Description == "" {
@@ -98,11 +126,85 @@ func TestPulumiYAMLDeclaresEveryConfigKey(t *testing.T) {
 	}
 }
 
+// TestRequiredSecretsAreRequired: the secrets Pulumi.yaml declares (so the
+// CLI demands them) are ones no stack can do without, and instancePassword,
+// which it does not declare, is one a stack can do without.
+func TestRequiredSecretsAreRequired(t *testing.T) {
+	valid := func(t *testing.T) map[string]string {
+		cfg := stackConfig(t, loadProject(t), "cluster")
+		maps.Copy(cfg, testSecrets)
+		cfg["sshCidr"] = "203.0.113.7/32"
+		return cfg
+	}
+	validate := func(cfg map[string]string) error {
+		a, err := ClusterArgsFromConfig(getter(cfg))
+		if err != nil {
+			return err
+		}
+		return a.Validate()
+	}
+	if err := validate(valid(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range requiredSecretConfigKeys {
+		cfg := valid(t)
+		delete(cfg, k)
+		if validate(cfg) == nil {
+			t.Errorf("a stack without %s is valid: it is optional, so Pulumi.yaml must not declare it", k)
+		}
+	}
+	cfg := valid(t)
+	delete(cfg, "instancePassword")
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg["keyPairName"], cfg["sshPrivateKey"] = "deployer", string(pem.EncodeToMemory(block))
+	if err := validate(cfg); err != nil {
+		t.Errorf("with keyPairName and sshPrivateKey, instancePassword should be optional: %v", err)
+	}
+}
+
 // TestPulumiYAMLDefaultsAreTheLibrarys: the schema's defaults are exactly
 // the ones natsnest applies itself, so `pulumi config` never shows a default
 // that is not the real one.
+//
+// The CLI requires every declared key without a default, so optional keys
+// default to the empty value of their type ("", 0, [], {}), which the CLI
+// passes to the program as set values: they must give the same ClusterArgs
+// as leaving the keys out (nil lists and maps included), so natsnest's own
+// defaults apply.
 func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
-	defaults := schemaDefaults(t, loadProject(t))
+	proj := loadProject(t)
+	defaults := schemaDefaults(t, proj)
+	unsetting := map[string]string{}
+	for k, ct := range proj.Config {
+		if empty, ok := map[string]string{"string": "", "integer": "0", "array": "[]", "object": "{}"}[ct.TypeName()]; ok && ct.Default != nil && defaults[k] == empty {
+			unsetting[k] = defaults[k]
+		}
+	}
+	withEmpty, err := ClusterArgsFromConfig(getter(defaults))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutEmpty, err := ClusterArgsFromConfig(getter(maps.Collect(func(yield func(string, string) bool) {
+		for k, v := range defaults {
+			if _, ok := unsetting[k]; !ok && !yield(k, v) {
+				return
+			}
+		}
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(withEmpty, withoutEmpty) {
+		t.Errorf("the empty defaults %v are not unset:\nwith them    %+v\nwithout them %+v", unsetting, withEmpty, withoutEmpty)
+	}
+
 	defaults["appPassword"] = "app-password-0123"
 	defaults["bastionHost"] = "bastion.example"
 	defaults["tlsCert"], defaults["tlsKey"] = "cert-pem", "key-pem"
@@ -138,7 +240,9 @@ func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
 		"tlsMonitoring":            {a.TLS.Monitoring, false},
 	}
 	for k := range defaults {
-		if _, ok := checks[k]; !ok && k != "appPassword" && k != "bastionHost" && k != "tlsCert" && k != "tlsKey" {
+		_, checked := checks[k]
+		_, unset := unsetting[k]
+		if !checked && !unset && k != "appPassword" && k != "tlsKey" {
 			t.Errorf("Pulumi.yaml has a default for %s that this test does not compare with the library", k)
 		}
 	}
@@ -309,26 +413,62 @@ func runProgram(t *testing.T, cfg map[string]string) *programMocks {
 }
 
 // runProgramOn runs the real program as stack with a stack's config under
-// the monitor m.
+// the monitor m; the keys of testSecrets are set with --secret.
 func runProgramOn(t *testing.T, stackName string, m pulumi.MockResourceMonitor, cfg map[string]string) {
 	t.Helper()
-	full := map[string]string{}
 	var secretKeys []string
-	for k, v := range cfg {
-		if !strings.Contains(k, ":") {
-			k = "natsnest:" + k
-		}
-		full[k] = v
+	for k := range cfg {
 		if _, ok := testSecrets[strings.TrimPrefix(k, "natsnest:")]; ok {
 			secretKeys = append(secretKeys, k)
 		}
 	}
-	err := pulumi.RunErr(Program, pulumi.WithMocks("natsnest", stackName, m), func(info *pulumi.RunInfo) {
-		info.Config, info.ConfigSecretKeys = full, secretKeys
+	runProgramLogged(t, stackName, m, cfg, secretKeys...)
+}
+
+// runProgramLogged runs the real program as stack with a stack's config
+// under the monitor m, the keys secretKeys set with --secret, and returns the
+// warnings it logged. Keys without a namespace are the project's.
+func runProgramLogged(t *testing.T, stackName string, m pulumi.MockResourceMonitor, cfg map[string]string, secretKeys ...string) []string {
+	t.Helper()
+	namespaced := func(k string) string {
+		if !strings.Contains(k, ":") {
+			return "natsnest:" + k
+		}
+		return k
+	}
+	full := map[string]string{}
+	for k, v := range cfg {
+		full[namespaced(k)] = v
+	}
+	var secrets []string
+	for _, k := range secretKeys {
+		secrets = append(secrets, namespaced(k))
+	}
+	log := &logRecorder{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		log.Log, ctx.Log = ctx.Log, log
+		return Program(ctx)
+	}, pulumi.WithMocks("natsnest", stackName, m), func(info *pulumi.RunInfo) {
+		info.Config, info.ConfigSecretKeys = full, secrets
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return log.warnings
+}
+
+// logRecorder records the warnings a program logs.
+type logRecorder struct {
+	pulumi.Log
+	mu       sync.Mutex
+	warnings []string
+}
+
+func (l *logRecorder) Warn(msg string, args *pulumi.LogArgs) error {
+	l.mu.Lock()
+	l.warnings = append(l.warnings, msg)
+	l.mu.Unlock()
+	return l.Log.Warn(msg, args)
 }
 
 // TestNoResourceRenamed: the stacks single and cluster register every URN
@@ -401,5 +541,89 @@ func TestProgramDeploysTheClusterStack(t *testing.T) {
 		if strings.HasPrefix(r.TypeToken, "alicloud:") && !strings.Contains(r.RegisterRPC.GetProvider(), "pulumi:providers:alicloud::alicloud") {
 			t.Errorf("%s %s does not use the explicit provider (%q)", r.TypeToken, r.Name, r.RegisterRPC.GetProvider())
 		}
+	}
+}
+
+// testSSHKey is an unencrypted OpenSSH private key.
+func testSSHKey(t *testing.T) string {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block))
+}
+
+// deployableConfig is the cluster stack's config with the README's commands
+// and a stand-in binary: what deploys under mocks.
+func deployableConfig(t *testing.T) map[string]string {
+	t.Helper()
+	cfg := stackConfig(t, loadProject(t), "cluster")
+	maps.Copy(cfg, testSecrets)
+	cfg["sshCidr"] = "203.0.113.7/32"
+	cfg["binaryPath"] = filepath.Join(t.TempDir(), "nats-server")
+	if err := os.WriteFile(cfg["binaryPath"], []byte("fake nats-server"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestPlaintextSecretsAreWarnedAbout: the CLI refuses a plain-text value only
+// for the secrets Pulumi.yaml declares; for the optional ones, which it does
+// not declare, the program warns, and only about those set in plain text.
+func TestPlaintextSecretsAreWarnedAbout(t *testing.T) {
+	proj := loadProject(t)
+	cfg := deployableConfig(t)
+	cfg["keyPairName"], cfg["sshPrivateKey"] = "deployer", testSSHKey(t)
+	ca := testpki.New(t)
+	cfg["tlsCert"], cfg["tlsKey"] = ca.Issue(t, testpki.Spec{})
+	cfg["bastionHost"], cfg["bastionPrivateKey"], cfg["bastionPassword"] = "bastion.example", testSSHKey(t), "bastion-password"
+	// A bastion reaches nodes in an existing VPC without public IPs.
+	cfg["vpcId"], cfg["vswitchIds"], cfg["vpcCidr"], cfg["publicAccess"] = "vpc-1", `["vsw-1"]`, "10.0.0.0/16", "false"
+
+	var undeclared []string
+	for _, k := range SecretConfigKeys {
+		if _, declared := proj.Config[k]; !declared {
+			undeclared = append(undeclared, k)
+		}
+	}
+	if len(undeclared) == 0 {
+		t.Fatal("every secret is declared: this test has nothing to check")
+	}
+	warned := func(warnings []string) []string {
+		var keys []string
+		for _, w := range warnings {
+			for _, k := range SecretConfigKeys {
+				if strings.HasPrefix(w, "config "+k+" is stored in plain text; set it with `pulumi config set --secret natsnest:"+k+"`") {
+					keys = append(keys, k)
+				}
+			}
+		}
+		slices.Sort(keys)
+		return keys
+	}
+
+	// Every undeclared secret in plain text, the declared ones as secrets.
+	got := warned(runProgramLogged(t, "cluster", &programMocks{}, cfg, requiredSecretConfigKeys...))
+	if want := slices.Sorted(slices.Values(undeclared)); !slices.Equal(got, want) {
+		t.Errorf("warned about %v, want %v", got, want)
+	}
+	// All of them as secrets.
+	if got := warned(runProgramLogged(t, "cluster", &programMocks{}, cfg, SecretConfigKeys...)); len(got) != 0 {
+		t.Errorf("warned about %v, set with --secret", got)
+	}
+	// One in plain text.
+	var others []string
+	for _, k := range SecretConfigKeys {
+		if k != "tlsKey" {
+			others = append(others, k)
+		}
+	}
+	if got := warned(runProgramLogged(t, "cluster", &programMocks{}, cfg, others...)); !slices.Equal(got, []string{"tlsKey"}) {
+		t.Errorf("warned about %v, want [tlsKey]", got)
 	}
 }
