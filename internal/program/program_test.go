@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -625,5 +626,92 @@ func TestPlaintextSecretsAreWarnedAbout(t *testing.T) {
 	}
 	if got := warned(runProgramLogged(t, "cluster", &programMocks{}, cfg, others...)); !slices.Equal(got, []string{"tlsKey"}) {
 		t.Errorf("warned about %v, want [tlsKey]", got)
+	}
+}
+
+// TestExplicitProviderGetsTheStacksAlicloudKeys: with alicloudVersion, the
+// explicit provider gets every alicloud:* key alicloud.ProviderArgs has, as
+// the default provider would have read them: credentials as secrets, and any
+// key set with --secret as a secret.
+func TestExplicitProviderGetsTheStacksAlicloudKeys(t *testing.T) {
+	cfg := deployableConfig(t)
+	cfg["alicloudVersion"] = "3.86.1"
+	want := resource.PropertyMap{}
+	fields := alicloud.ProviderArgs{}.ElementType() // the plain struct: its fields are the arguments
+	for f := range fields.Fields() {
+		key, _, _ := strings.Cut(f.Tag.Get("pulumi"), ",")
+		var v any
+		switch {
+		case key == "region":
+			v = "cn-hangzhou" // the stack file's
+		case f.Type == reflect.TypeFor[*string]():
+			v = "value-of-" + key
+		case f.Type == reflect.TypeFor[*int]():
+			cfg["alicloud:"+key], v = "7", 7.0
+		case f.Type == reflect.TypeFor[*bool]():
+			cfg["alicloud:"+key], v = "true", true
+		case f.Type == reflect.TypeFor[*alicloud.ProviderAssumeRole]():
+			cfg["alicloud:"+key] = `{"roleArn":"acs:ram::123:role/deployer","sessionName":"natsnest","sessionExpiration":3600,"policy":"{}"}`
+			v = map[string]any{"roleArn": "acs:ram::123:role/deployer", "sessionName": "natsnest", "sessionExpiration": 3600.0, "policy": "{}"}
+		case f.Type == reflect.TypeFor[[]alicloud.ProviderEndpoint]():
+			cfg["alicloud:"+key] = `[{"ecs":"ecs.example.com","vpc":"vpc.example.com"}]`
+			v = []any{map[string]any{"ecs": "ecs.example.com", "vpc": "vpc.example.com"}}
+		default:
+			t.Fatalf("alicloud.ProviderArgs has %s of type %s: forward it, and give it a value here", key, f.Type)
+		}
+		if s, ok := v.(string); ok {
+			cfg["alicloud:"+key] = s
+		}
+		pv := resource.NewPropertyValue(v)
+		if slices.Contains(alicloudSecretConfigKeys, key) || key == "assumeRole" {
+			pv = resource.MakeSecret(pv)
+		}
+		want[resource.PropertyKey(key)] = pv
+	}
+	if len(want) < 20 {
+		t.Fatalf("only %d provider arguments: is this alicloud.ProviderArgs?", len(want))
+	}
+
+	m := &programMocks{}
+	// accessKey, secretKey and securityToken in plain text; assumeRole with --secret.
+	runProgramLogged(t, "cluster", m, cfg, append(slices.Clone(requiredSecretConfigKeys), "alicloud:assumeRole")...)
+	var got resource.PropertyMap
+	for _, r := range m.regs {
+		if r.TypeToken == "pulumi:providers:alicloud" {
+			got = r.Inputs
+		}
+	}
+	if got == nil {
+		t.Fatal("alicloudVersion did not create a provider")
+	}
+	delete(got, "version")
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("alicloud:%s is not passed to the provider", k)
+			continue
+		}
+		if g.IsSecret() != w.IsSecret() {
+			t.Errorf("alicloud:%s: secret = %v, want %v", k, g.IsSecret(), w.IsSecret())
+		}
+		if !g.DeepEquals(w) {
+			t.Errorf("alicloud:%s = %v, want %v", k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("the provider gets %s = %v, which no alicloud:* key set", k, got[k])
+		}
+	}
+
+	// Unparseable values fail the program, naming their keys.
+	_, err := alicloudProviderArgs(getter(map[string]string{
+		"clientReadTimeout": "soon", "skipRegionValidation": "maybe",
+		"assumeRole": `{"role":"x"}`, "endpoints": `[{"ecss":"typo.example.com"}]`,
+	}), func(string) bool { return false })
+	for _, key := range []string{"clientReadTimeout", "skipRegionValidation", "assumeRole", "endpoints"} {
+		if err == nil || !strings.Contains(err.Error(), "config alicloud:"+key+":") {
+			t.Errorf("error does not name alicloud:%s: %v", key, err)
+		}
 	}
 }
