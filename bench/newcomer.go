@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
-	"github.com/natsnest/pulumi-natsnest/internal/version"
 )
 
 // coldBuildAllowance is what a cold nats-server build takes on the 2-core
@@ -49,7 +48,7 @@ type NewcomerResult struct {
 func (e *env) runNewcomer(ctx context.Context) (*NewcomerResult, error) {
 	res := &NewcomerResult{Part: e.part("newcomer", e.runsOr(3))}
 	began := time.Now()
-	root, err := natsbin.ModuleRoot()
+	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +75,14 @@ func (e *env) runNewcomer(ctx context.Context) (*NewcomerResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	build, buildEnv := natsBuildCommand(gobin, scratch)
+	buildDir, build, buildEnv, err := natsbin.BuildCommand(runtime.GOOS, runtime.GOARCH, filepath.Join(scratch, "nats-server"))
+	if err != nil {
+		return nil, err
+	}
 	// go build skips the link when the output is already up to date:
 	// each run starts without it.
 	e.beforeRun = func() { os.Remove(filepath.Join(scratch, "nats-server")) }
-	res.Figures = append(res.Figures, e.timeCommand(ctx, root, CommandFigure{
+	res.Figures = append(res.Figures, e.timeCommand(ctx, buildDir, CommandFigure{
 		Key: "build-warm", Label: "nats-server build, warm Go build cache (binary not cached)", Command: strings.Join(build[1:], " "),
 		Caches: "warm Go build cache: compiled packages reused, the binary linked",
 	}, res.Runs, buildEnv, build...))
@@ -103,10 +105,23 @@ func (e *env) runNewcomer(ctx context.Context) (*NewcomerResult, error) {
 	return res, nil
 }
 
-// natsBuildCommand is the `go build` natsbin.Build runs, writing into dir.
-func natsBuildCommand(gobin, dir string) (argv, env []string) {
-	return []string{gobin, "build", "-trimpath", "-o", filepath.Join(dir, "nats-server"), version.NATSServerModule},
-		[]string{"CGO_ENABLED=0", "GOOS=" + runtime.GOOS, "GOARCH=" + runtime.GOARCH}
+// moduleRoot is the directory of the nearest go.mod at or above the
+// working directory: the repository `make bench` runs in.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if fi, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil && !fi.IsDir() {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("bench: no go.mod in the working directory or above it; run it from the repository")
+		}
+		dir = parent
+	}
 }
 
 // runColdBuild times the nats-server build with an empty Go build cache:
@@ -114,18 +129,17 @@ func natsBuildCommand(gobin, dir string) (argv, env []string) {
 func (e *env) runColdBuild(ctx context.Context) (*NewcomerResult, error) {
 	res := &NewcomerResult{Part: e.part("coldbuild", 1)}
 	began := time.Now()
-	root, err := natsbin.ModuleRoot()
-	if err != nil {
-		return nil, err
-	}
 	scratch, err := os.MkdirTemp(e.storeRoot, "natscold-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	build, env := natsBuildCommand(e.goCmd(), scratch)
+	buildDir, build, env, err := natsbin.BuildCommand(runtime.GOOS, runtime.GOARCH, filepath.Join(scratch, "nats-server"))
+	if err != nil {
+		return nil, err
+	}
 	env = append(env, "GOCACHE="+filepath.Join(scratch, "gocache"))
-	res.Figures = append(res.Figures, e.timeCommand(ctx, root, CommandFigure{
+	res.Figures = append(res.Figures, e.timeCommand(ctx, buildDir, CommandFigure{
 		Key: "build-cold", Label: "nats-server build, cold Go build cache (the first `make demo` or `make test` on a fresh machine)",
 		Command: "GOCACHE=<empty dir> " + strings.Join(build[1:], " "),
 		Caches:  "empty GOCACHE; the module cache was warm, so no download is included",
@@ -134,7 +148,8 @@ func (e *env) runColdBuild(ctx context.Context) (*NewcomerResult, error) {
 	return res, nil
 }
 
-// timeCommand runs argv in dir n times and records each wall time.
+// timeCommand runs argv in dir n times and records each wall time; env,
+// when not nil, is the command's whole environment (else the bench's own).
 func (e *env) timeCommand(ctx context.Context, dir string, fig CommandFigure, n int, env []string, argv ...string) CommandFigure {
 	for i := range n {
 		e.logf("newcomer: %s (run %d of %d)", fig.Command, i+1, n)
@@ -143,7 +158,7 @@ func (e *env) timeCommand(ctx context.Context, dir string, fig CommandFigure, n 
 		}
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = env
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		t0 := time.Now()

@@ -144,25 +144,88 @@ func TestBuildReplacesInvalidCachedFile(t *testing.T) {
 	}
 }
 
-// Cross-compiling for a node's architecture takes minutes on a cold cache,
-// so it runs only when asked for: NATSNEST_TEST_CROSS=1.
-func TestBuildCrossCompiles(t *testing.T) {
-	if os.Getenv("NATSNEST_TEST_CROSS") == "" {
-		t.Skip("set NATSNEST_TEST_CROSS=1 to cross-compile nats-server for another architecture")
+// TestReproducibleBuild: the pinned release built in two fresh cache
+// directories — the second time with a caller's environment that would
+// change a plain go build (GOTOOLCHAIN, GOFLAGS, GOAMD64, CGO_ENABLED, a
+// go.work) — has the same SHA-256, the committed one, for every platform
+// that has one: a deployment from another machine restarts no node.
+func TestReproducibleBuild(t *testing.T) {
+	ctx := testContext(t)
+	for _, platform := range []string{"linux/amd64", "linux/arm64"} {
+		goos, goarch, _ := strings.Cut(platform, "/")
+		want, ok := SHA256(goos, goarch)
+		if !ok {
+			t.Fatalf("no committed checksum for %s", platform)
+		}
+		for i, env := range []map[string]string{
+			{},
+			{"GOTOOLCHAIN": "local", "GOFLAGS": "-race -ldflags=-X=main.x=y", "GOAMD64": "v3", "GOARM64": "v9.0",
+				"CGO_ENABLED": "1", "GOEXPERIMENT": "nocoverageredesign", "GOWORK": filepath.Join(t.TempDir(), "go.work")},
+		} {
+			t.Setenv(CacheEnv, t.TempDir())
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			path, err := Build(ctx, goos, goarch)
+			if err != nil {
+				t.Fatalf("%s, build %d: %v", platform, i+1, err)
+			}
+			got, err := FileSHA256(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s, build %d (environment %v): SHA-256 %s, committed %s", platform, i+1, env, got, want)
+			}
+			if err := verify(ctx, path, "linux", map[string]string{"amd64": "arm64", "arm64": "amd64"}[goarch]); err == nil {
+				t.Errorf("a %s binary passed as the other architecture", platform)
+			}
+		}
 	}
-	goarch := "arm64"
-	if runtime.GOARCH == "arm64" {
-		goarch = "amd64"
-	}
-	path, err := Build(testContext(t), "linux", goarch)
+}
+
+// TestBuildModule: the embedded build module requires exactly the pinned
+// release and toolchain, and nothing of the caller's environment that
+// changes the output reaches the build.
+func TestBuildModule(t *testing.T) {
+	mod, err := buildModule.ReadFile("buildmod/go.mod.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := verify(context.Background(), path, "linux", goarch); err != nil {
+	for _, want := range []string{
+		"\nrequire " + version.NATSServerModule + " v" + version.NATSServer + "\n",
+		"\ntoolchain go" + version.Go + "\n",
+	} {
+		if !strings.Contains(string(mod), want) {
+			t.Errorf("buildmod/go.mod.txt lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if sum, _ := buildModule.ReadFile("buildmod/go.sum.txt"); !strings.Contains(string(sum), version.NATSServerModule+" v"+version.NATSServer+" h1:") {
+		t.Error("buildmod/go.sum.txt lacks the pinned release's hash")
+	}
+	env := buildEnv([]string{"HOME=/h", "GOPROXY=https://proxy.example", "GOFLAGS=-race", "GOAMD64=v3", "CGO_ENABLED=1",
+		"GOTOOLCHAIN=local", "GOSUMDB=off", "GOWORK=/w/go.work", "CC=clang", "GOOS=windows"}, "linux", "amd64")
+	want := []string{"HOME=/h", "GOPROXY=https://proxy.example", "GOTOOLCHAIN=go" + version.Go, "GOWORK=off",
+		"GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOARM64=v8.0", "GOARM=7"}
+	if strings.Join(env, " ") != strings.Join(want, " ") {
+		t.Errorf("buildEnv = %q\nwant        %q", env, want)
+	}
+}
+
+// TestCacheDirIsNotTheWorkingDirectory: without NATSNEST_CACHE the cache is
+// the user's, never the repository a program runs in.
+func TestCacheDirIsNotTheWorkingDirectory(t *testing.T) {
+	t.Setenv(CacheEnv, "")
+	dir, err := CacheDir()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := verify(context.Background(), path, "linux", runtime.GOARCH); err == nil {
-		t.Fatalf("a linux/%s binary passed as linux/%s", goarch, runtime.GOARCH)
+	user, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != filepath.Join(user, "natsnest") {
+		t.Errorf("CacheDir = %s, want %s", dir, filepath.Join(user, "natsnest"))
 	}
 }
 
@@ -192,20 +255,6 @@ func TestVersionParsesServerOutput(t *testing.T) {
 	}
 	if _, err := Version(filepath.Join(dir, "missing")); err == nil {
 		t.Error("Version of a missing file: want an error")
-	}
-}
-
-func TestModuleRootFindsThisModule(t *testing.T) {
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(mod), "module github.com/natsnest/pulumi-natsnest\n") {
-		t.Fatalf("%s/go.mod is not the natsnest module", root)
 	}
 }
 
