@@ -74,12 +74,13 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	// Decide the binary (and build the pinned one for an upload) before any
 	// cloud resource exists, so a failed build leaves nothing half-made.
-	// NewServers then finds a file and only checks its checksum.
-	bin, err := resolveBinary(ctx.Context(), ServersArgs{ServerOptions: a.ServerOptions, Binary: a.Binary}.withDefaults())
+	// NewServers then finds a file and only checks its checksum. (Under
+	// mocks nothing is built, and NewServers decides the same again.)
+	bin, err := resolveBinary(ctx, ServersArgs{ServerOptions: a.ServerOptions, Binary: a.Binary}.withDefaults())
 	if err != nil {
 		return nil, err
 	}
-	if bin.localPath != "" {
+	if bin.localPath != "" && !underMocks(ctx) {
 		a.Binary.LocalPath, a.Binary.SHA256 = bin.localPath, bin.opts.SHA256
 	}
 

@@ -1,7 +1,6 @@
 package natsnest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -333,6 +332,10 @@ func (a *ServersArgs) Validate() error {
 // its path; tests replace it.
 var buildNATSServer = natsbin.Build
 
+// underMocks says whether the program runs under Pulumi mocks, where
+// nothing is built; tests replace it to take the engine's path.
+var underMocks = (*pulumi.Context).RunningWithMocks
+
 // NewServers provisions NATS onto existing machines over SSH: on every host,
 // in parallel, the steps of internal/provision (base, disk, binary, config,
 // start, service), each a pulumi-command resource named <name>-<host>-<step>
@@ -349,7 +352,7 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 		return nil, err
 	}
 	a := args.withDefaults()
-	bin, err := resolveBinary(ctx.Context(), a)
+	bin, err := resolveBinary(ctx, a)
 	if err != nil {
 		return nil, err
 	}
@@ -474,16 +477,31 @@ type resolvedBinary struct {
 
 // resolveBinary decides the binary before anything is registered: the URL
 // as given, or the file to upload with its checksum, building the pinned
-// release for the nodes' architecture when no file is given.
-func resolveBinary(ctx context.Context, a ServersArgs) (resolvedBinary, error) {
+// release for the nodes' architecture when no file is given. Under Pulumi
+// mocks nothing is built: the binary is needed only when the engine
+// uploads it, and the reproducible build's checksum is known in advance
+// (natsbin.SHA256), so the registered inputs are the same as for a real up.
+func resolveBinary(ctx *pulumi.Context, a ServersArgs) (resolvedBinary, error) {
 	b := a.Binary
 	r := resolvedBinary{opts: provision.BinaryOptions{Version: a.NATSVersion, Arch: b.Arch, SHA256: b.SHA256, URL: b.URL}}
 	if b.URL != "" {
 		return r, nil
 	}
 	path := b.LocalPath
+	if path == "" && underMocks(ctx) {
+		sum, ok := natsbin.SHA256("linux", b.Arch)
+		if !ok {
+			return r, fmt.Errorf("natsnest: no reproducible build of nats-server v%s for linux/%s is known", a.NATSVersion, b.Arch)
+		}
+		if path, err := natsbin.Path("linux", b.Arch); err != nil {
+			return r, err
+		} else {
+			r.opts.SHA256, r.localPath = sum, path
+		}
+		return r, nil
+	}
 	if path == "" {
-		built, err := buildNATSServer(ctx, "linux", b.Arch)
+		built, err := buildNATSServer(ctx.Context(), "linux", b.Arch)
 		if err != nil {
 			return r, fmt.Errorf("natsnest: building nats-server v%s for linux/%s to upload (set Binary.LocalPath or Binary.URL to avoid the build): %w", a.NATSVersion, b.Arch, err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
+	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -694,10 +695,25 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 		t.Errorf("binary step depends on %v", deps)
 	}
 
-	// No LocalPath and no URL: the pinned release is built, once per
-	// deployment, for the nodes' architecture.
+	// No LocalPath and no URL, under mocks: nothing is built (the engine
+	// alone uploads); the upload names the cached build and the committed
+	// checksum of the reproducible build, as a real up will.
 	args = svArgs(t, 3)
 	args.Binary = Binary{Arch: "arm64"}
+	r = svMustDeploy(t, args)
+	if len(builds) != 0 {
+		t.Errorf("built %v under mocks", builds)
+	}
+	wantSum, _ := natsbin.SHA256("linux", "arm64")
+	if got := r.str(t, "nats-n3-upload", "remotePath"); !strings.Contains(got, wantSum) {
+		t.Errorf("upload to %s, want the committed checksum %s in it", got, wantSum)
+	}
+
+	// With the engine: the pinned release is built, once per deployment,
+	// for the nodes' architecture.
+	origMocks := underMocks
+	t.Cleanup(func() { underMocks = origMocks })
+	underMocks = func(*pulumi.Context) bool { return false }
 	r = svMustDeploy(t, args)
 	if !reflect.DeepEqual(builds, []string{"linux/arm64"}) {
 		t.Errorf("builds %v, want one for linux/arm64", builds)
