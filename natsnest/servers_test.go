@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
+	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
