@@ -39,7 +39,7 @@ var requiredSecretConfigKeys = []string{"adminPassword", "stackSecret", "appPass
 
 // clusterConfigKeys are every key ClusterArgsFromConfig reads.
 var clusterConfigKeys = []string{
-	"nodeCount", "zones", "nodeNamePrefix", "chargeType", "period", "periodUnit",
+	"nodeCount", "zones", "nodeNamePrefix", "chargeType", "period", "periodUnit", "renewalStatus", "autoRenewPeriod",
 	"vpcId", "vswitchIds", "vpcCidr", "vswitchCidrs",
 	"instanceType", "imageId", "imageNameRegex", "systemDiskSize", "systemDiskCategory",
 	"dataDiskSize", "dataDiskCategory", "deleteDataDisksOnDestroy",
@@ -85,6 +85,8 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		ChargeType:               r.str("chargeType"),
 		Period:                   r.int("period"),
 		PeriodUnit:               r.str("periodUnit"),
+		RenewalStatus:            r.str("renewalStatus"),
+		AutoRenewPeriod:          r.int("autoRenewPeriod"),
 		VpcCIDR:                  r.str("vpcCidr"),
 		VSwitchCIDRs:             r.list("vswitchCidrs"),
 		InstanceType:             r.str("instanceType"),

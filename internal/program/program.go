@@ -62,6 +62,7 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("clusterName", cluster.ClusterName)
 	ctx.Export("natsContext", pulumi.ToSecret(cluster.NatsContext))
 	ctx.Export("vpcId", cluster.VpcID)
+	ctx.Export("imageId", cluster.ImageID)
 	ctx.Export("securityGroupId", cluster.SecurityGroupID)
 	return nil
 }

@@ -345,7 +345,7 @@ func TestClusterArgsFromConfig(t *testing.T) {
 		"nodeCount": "5", "zones": `["cn-hangzhou-i","cn-hangzhou-j"]`, "publicAccess": "true",
 		"vpcId": "vpc-1", "vswitchIds": "vsw-1, vsw-2", "vpcCidr": "10.0.0.0/8",
 		"resourceTags": `{"team":"messaging"}`, "maxFileStore": "10737418240", "lameDuckDuration": "45s",
-		"chargeType": "PrePaid", "period": "12", "serverTags": `["env:prod"]`,
+		"chargeType": "PrePaid", "period": "12", "renewalStatus": "Normal", "autoRenewPeriod": "3", "serverTags": `["env:prod"]`,
 		"binaryUrl": "https://mirror.example/nats.tgz", "binarySha256": "abc",
 	}))
 	if err != nil {
@@ -356,6 +356,9 @@ func TestClusterArgsFromConfig(t *testing.T) {
 	want := "5 [cn-hangzhou-i cn-hangzhou-j] true 10.0.0.0/8 2 map[team:messaging] 10737418240 45s PrePaid 12 [env:prod] https://mirror.example/nats.tgz abc []\n"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if a.RenewalStatus != "Normal" || a.AutoRenewPeriod != 3 {
+		t.Errorf("renewalStatus, autoRenewPeriod = %q, %d", a.RenewalStatus, a.AutoRenewPeriod)
 	}
 
 	_, err = ClusterArgsFromConfig(getter(map[string]string{
