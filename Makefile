@@ -7,6 +7,10 @@ GOFLAGS   ?=
 TEST_TIMEOUT ?= 10m
 FUZZTIME  ?= 10s
 export NATSNEST_CACHE ?= $(CURDIR)/.cache
+# Every module of the repository: the root, and the examples that are
+# modules of their own, as a user's program is (`go test ./...` at the root
+# does not enter them).
+MODULES   := . $(patsubst %/go.mod,%,$(filter %/go.mod,$(shell git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path './.cache/*')))
 
 .PHONY: all demo test fuzz lint tidy tools fmt-check vet e2e bench
 
@@ -19,6 +23,9 @@ demo:
 ## test: the unit tier and the local-cluster tier (docs/architecture.md §5).
 test: tools fmt-check vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@set -e; for m in $(filter-out .,$(MODULES)); do \
+	  echo "go test ./... in $$m"; (cd $$m && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...); \
+	done
 	@$(MAKE) --no-print-directory fuzz
 
 ## fuzz: every fuzz target for a bounded time (FUZZTIME each); the committed corpus runs in `go test` too.
@@ -32,7 +39,7 @@ fuzz:
 	done
 
 vet:
-	$(GO) vet ./...
+	@set -e; for m in $(MODULES); do echo "go vet ./... in $$m"; (cd $$m && $(GO) vet ./...); done
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -32,6 +32,7 @@ type architecture struct {
 // non-test imports, direct and transitive.
 type goPackage struct {
 	ImportPath string
+	Name       string
 	Dir        string   // relative to the repository's root, slash-separated
 	GoFiles    []string // non-test files
 	Imports    []string // direct, non-test
@@ -225,6 +226,34 @@ func TestArchitecture(t *testing.T) {
 	}
 	for _, v := range a.violations(pkgs) {
 		t.Error(v)
+	}
+}
+
+// TestExamplesArePrograms: every package under examples/ is a Pulumi
+// program a user can copy — a main package with its own Pulumi.yaml — and
+// at least one of them is a module of its own, as a user's program is.
+func TestExamplesArePrograms(t *testing.T) {
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownModule := 0
+	for _, p := range repoPackages(t, root) {
+		if p.Dir != examplesDir && !strings.HasPrefix(p.Dir, examplesDir+"/") {
+			continue
+		}
+		if p.Name != "main" {
+			t.Errorf("%s is package %s, not a program (package main)", p.Dir, p.Name)
+		}
+		if _, err := os.Stat(filepath.Join(root, p.Dir, "Pulumi.yaml")); err != nil {
+			t.Errorf("%s has no Pulumi.yaml of its own", p.Dir)
+		}
+		if _, err := os.Stat(filepath.Join(root, p.Dir, "go.mod")); err == nil {
+			ownModule++
+		}
+	}
+	if ownModule == 0 {
+		t.Error("no example is a module of its own")
 	}
 }
 

@@ -1,6 +1,7 @@
 package natsnest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -331,6 +332,20 @@ func (a *ServersArgs) Validate() error {
 // buildNATSServer builds the pinned nats-server for a platform and returns
 // its path; tests replace it.
 var buildNATSServer = natsbin.Build
+
+// PrepareBinary builds the pinned nats-server for linux/arch ("amd64" or
+// "arm64") into the cache — $NATSNEST_CACHE, else natsnest/ in the user's
+// cache directory, never the program's module — or finds it there, as
+// `pulumi up` does when it uploads the default binary, and returns its
+// path. The build is reproducible: every machine gets the same bytes. Run
+// it ahead of time (in CI, say) so that later previews and ups need no
+// network. The go command must be on PATH.
+func PrepareBinary(ctx context.Context, arch string) (string, error) {
+	if arch != "amd64" && arch != "arm64" {
+		return "", fmt.Errorf("%w: arch: %q must be \"amd64\" or \"arm64\"", ErrInvalidArgs, arch)
+	}
+	return buildNATSServer(ctx, "linux", arch)
+}
 
 // underMocks says whether the program runs under Pulumi mocks, where
 // nothing is built; tests replace it to take the engine's path.
