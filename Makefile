@@ -6,6 +6,11 @@ GO        ?= go
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 10m
 FUZZTIME  ?= 10s
+# Fuzzing runs on Go 1.27, fetched through the module proxy: Go 1.26's
+# coordinator can fail a target at the end of a -fuzztime with "context
+# deadline exceeded" and no crasher when the machine is loaded
+# (golang/go#75804, fixed in 1.27).
+FUZZ_GOTOOLCHAIN ?= go1.27.4
 export NATSNEST_CACHE ?= $(CURDIR)/.cache
 # Every module of the repository: the root, and the examples that are
 # modules of their own, as a user's program is (`go test ./...` at the root
@@ -34,7 +39,7 @@ fuzz:
 	  pkg=./$$(dirname $$f); \
 	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
 	    echo "fuzz $$pkg $$t for $(FUZZTIME)"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    GOTOOLCHAIN=$(FUZZ_GOTOOLCHAIN) $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
 
