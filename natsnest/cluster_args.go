@@ -202,6 +202,15 @@ type ClusterArgs struct {
 	// lie in private address space (10/8, 172.16/12, 192.168/16) unless
 	// AllowPublicMonitoring is set. Defaults to VpcCIDR.
 	MonitoringCIDR string
+	// AllowPublicSSH permits an SSHCIDR outside private address space that
+	// is wider than a /24 (0.0.0.0/0 included): port 22 of every node open
+	// to a large part of the internet. The deploying machine's own address
+	// (a /32) needs no such permission. Defaults to false.
+	AllowPublicSSH bool
+	// AllowPublicAnonymous permits AllowAnonymous when AllowedClientCIDRs
+	// reach beyond private address space: anyone there could publish and
+	// subscribe without credentials. Defaults to false.
+	AllowPublicAnonymous bool
 	// AllowPublicMonitoring permits a MonitoringCIDR outside private
 	// address space, e.g. "0.0.0.0/0". The monitoring port has no
 	// authentication: whoever reaches it reads the servers' configuration,
@@ -469,17 +478,22 @@ func (a ClusterArgs) validate() error {
 	seenCIDRs := map[string]bool{}
 	for i, c := range a.AllowedClientCIDRs {
 		f := fmt.Sprintf("AllowedClientCIDRs[%d]", i)
-		if checkCIDR(&p, f, c) {
+		if pfx, ok := parseCIDR(&p, f, c); ok {
 			if seenCIDRs[c] {
 				p.add(f, "%q is listed twice", c)
 			}
 			seenCIDRs[c] = true
+			if a.AllowAnonymous && !isPrivate(pfx) && !a.AllowPublicAnonymous {
+				p.add(f, "%q reaches beyond private addresses, and AllowAnonymous lets clients in without credentials: use private ranges, or set AllowPublicAnonymous", c)
+			}
 		}
 	}
 	a.validateReach(&p)
 	switch {
 	case a.SSHCIDR != "":
-		checkCIDR(&p, "SSHCIDR", a.SSHCIDR)
+		if pfx, ok := parseCIDR(&p, "SSHCIDR", a.SSHCIDR); ok && !isPrivate(pfx) && pfx.Bits() < 24 && !a.AllowPublicSSH {
+			p.add("SSHCIDR", "%q opens SSH on every node to a public range wider than a /24: use the deploying machine's address (e.g. \"203.0.113.7/32\"), or set AllowPublicSSH", a.SSHCIDR)
+		}
 	case a.PublicAccess && a.Bastion == nil:
 		p.add("SSHCIDR", "is required with PublicAccess and no Bastion: the deploying machine's address, e.g. \"203.0.113.7/32\"")
 	}
@@ -549,8 +563,12 @@ func (a ClusterArgs) validateNetwork(p *problems) {
 		if len(a.VSwitchCIDRs) > 0 {
 			p.add("VSwitchCIDRs", "only applies to a new VPC (VpcID is set)")
 		}
+		// The client, monitoring and SSH rules default to it: it must be
+		// the private range a VPC has, never one that reaches the internet.
 		if a.VpcCIDR != "" {
-			checkCIDR(p, "VpcCIDR", a.VpcCIDR)
+			if vpc, ok := parseCIDR(p, "VpcCIDR", a.VpcCIDR); ok && !isPrivate(vpc) {
+				p.add("VpcCIDR", "%q must lie in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16: a VPC's range is private", a.VpcCIDR)
+			}
 		}
 		return
 	}

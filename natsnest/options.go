@@ -177,7 +177,27 @@ var (
 type problems []error
 
 func (p *problems) add(field, format string, args ...any) {
-	*p = append(*p, fmt.Errorf("%w: %s: %s", ErrInvalidArgs, field, fmt.Sprintf(format, args...)))
+	*p = append(*p, fmt.Errorf("%w: %s: %s", ErrInvalidArgs, field, redactSecrets(fmt.Sprintf(format, args...))))
+}
+
+// nkeySeedRE finds NKEY seeds (private keys: S, the key type, base32), and
+// credsBlockRE the blocks of a .creds file, wherever a value was pasted.
+var (
+	nkeySeedRE   = regexp.MustCompile(`S[UAONCPX][A-Z2-7]{56}`)
+	credsBlockRE = regexp.MustCompile(`(?s)-----BEGIN [A-Z ]*(NKEY SEED|JWT)-----.*?(------END [A-Z ]*(NKEY SEED|JWT)------|$)`)
+)
+
+// redactSecrets replaces every NKEY seed and .creds block in an error
+// message: a value pasted into the wrong field must not reach a log.
+func redactSecrets(msg string) string {
+	msg = credsBlockRE.ReplaceAllString(msg, "<redacted .creds block>")
+	return nkeySeedRE.ReplaceAllString(msg, "<redacted NKEY seed>")
+}
+
+// looksLikeSeed says whether s is, or contains, an NKEY seed or a .creds
+// block: never a password.
+func looksLikeSeed(s string) bool {
+	return nkeySeedRE.MatchString(s) || credsBlockRE.MatchString(s)
 }
 
 func (p problems) err() error { return errors.Join(p...) }
@@ -193,6 +213,9 @@ func (o ServerOptions) validate(p *problems) {
 	if n := len(o.AdminPassword); n < 22 || n > 30 {
 		p.add("AdminPassword", "must be 22 to 30 characters, got %d", n)
 	}
+	if looksLikeSeed(o.AdminPassword) {
+		p.add("AdminPassword", "looks like an NKEY seed or .creds (a private key), not a password")
+	}
 	if len(o.StackSecret) < 16 {
 		p.add("StackSecret", "must be at least 16 characters (it derives bcrypt salts and the route password)")
 	}
@@ -201,7 +224,9 @@ func (o ServerOptions) validate(p *problems) {
 	nUsers := 0
 	for i, a := range o.Accounts {
 		f := fmt.Sprintf("Accounts[%d]", i)
-		if !accountNameRE.MatchString(a.Name) {
+		if looksLikeSeed(a.Name) {
+			p.add(f+".Name", "looks like an NKEY seed (a private key), which nats.conf would hold in plain text")
+		} else if !accountNameRE.MatchString(a.Name) {
 			p.add(f+".Name", "%q must be 1-64 letters, digits, '_' or '-'", a.Name)
 		} else if accounts[a.Name] {
 			p.add(f+".Name", "account %q is defined twice", a.Name)
@@ -221,7 +246,9 @@ func (o ServerOptions) validate(p *problems) {
 				nkeyUsers[u.NKey] = true
 				continue
 			}
-			if !userNameRE.MatchString(u.Name) {
+			if looksLikeSeed(u.Name) {
+				p.add(uf+".Name", "looks like an NKEY seed (a private key), which nats.conf would hold in plain text: for NKEY users set NKey to the public key")
+			} else if !userNameRE.MatchString(u.Name) {
 				p.add(uf+".Name", "%q must be 1-64 letters, digits, '_', '.', '@' or '-'", u.Name)
 			} else if users[u.Name] {
 				p.add(uf+".Name", "user %q is defined twice (or is the reserved admin user)", u.Name)
@@ -229,6 +256,9 @@ func (o ServerOptions) validate(p *problems) {
 			users[u.Name] = true
 			if n := len(u.Password); n < 12 || n > 72 {
 				p.add(uf+".Password", "must be 12 to 72 characters, got %d", n)
+			}
+			if looksLikeSeed(u.Password) {
+				p.add(uf+".Password", "looks like an NKEY seed or .creds (a private key), not a password: for NKEY users set NKey to the public key")
 			}
 		}
 	}

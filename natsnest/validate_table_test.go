@@ -50,6 +50,16 @@ func badInputs(t *testing.T) []badInput {
 		{name: "cluster: client CIDR with host bits", cluster: func(a *ClusterArgs) { a.AllowedClientCIDRs = []string{"10.1.2.3/8"} }, want: `AllowedClientCIDRs[0]: "10.1.2.3/8" has host bits set`},
 		{name: "cluster: SSH CIDR not a CIDR", cluster: func(a *ClusterArgs) { a.SSHCIDR = "anywhere" }, want: `SSHCIDR: "anywhere" is not a CIDR`},
 		{name: "cluster: public access without SSH CIDR", cluster: func(a *ClusterArgs) { a.SSHCIDR = "" }, want: "SSHCIDR: is required with PublicAccess and no Bastion"},
+		{name: "cluster: SSH from the internet", cluster: func(a *ClusterArgs) { a.SSHCIDR = "0.0.0.0/0" }, want: `SSHCIDR: "0.0.0.0/0" opens SSH on every node to a public range wider than a /24`},
+		{name: "cluster: SSH from a public /16", cluster: func(a *ClusterArgs) { a.SSHCIDR = "47.96.0.0/16" }, want: `SSHCIDR: "47.96.0.0/16" opens SSH`},
+		{name: "cluster: public VPC CIDR of an existing VPC", cluster: func(a *ClusterArgs) {
+			inExistingVPC(a)
+			a.VpcCIDR = "0.0.0.0/0"
+		}, want: `VpcCIDR: "0.0.0.0/0" must lie in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16`},
+		{name: "cluster: anonymous clients from the internet", cluster: func(a *ClusterArgs) {
+			a.AllowAnonymous = true
+			a.AllowedClientCIDRs = []string{"172.16.0.0/12", "0.0.0.0/0"}
+		}, want: `AllowedClientCIDRs[1]: "0.0.0.0/0" reaches beyond private addresses, and AllowAnonymous`},
 		{name: "cluster: private nodes in a new VPC", cluster: func(a *ClusterArgs) { a.PublicAccess = false }, want: "PublicAccess: is required with a new VPC"},
 		{name: "cluster: bastion into a new VPC", cluster: func(a *ClusterArgs) { a.Bastion = &Bastion{Host: pulumi.String("b")} }, want: "Bastion: requires VpcID"},
 		{name: "cluster: monitoring from the internet", cluster: func(a *ClusterArgs) { a.MonitoringCIDR = "0.0.0.0/0" }, want: `MonitoringCIDR: "0.0.0.0/0" reaches beyond private addresses`},
@@ -86,6 +96,16 @@ func badInputs(t *testing.T) []badInput {
 		{name: "account twice", servers: func(a *ServersArgs) {
 			a.Accounts = append(a.Accounts, Account{Name: "APP", Users: []User{{Name: "b", Password: "b-password-1234"}}})
 		}, want: `Accounts[1].Name: account "APP" is defined twice`},
+		{name: "NKEY seed as a password", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = string(seed) },
+			want: "Accounts[0].Users[0].Password: looks like an NKEY seed", secrets: func(*testing.T) []string { return []string{string(seed)} }},
+		{name: "NKEY seed as the admin password", servers: func(a *ServersArgs) { a.AdminPassword = "x" + string(seed) },
+			want: "AdminPassword: must be 22 to 30 characters", secrets: func(*testing.T) []string { return []string{string(seed)} }},
+		{name: "NKEY seed as an account name", servers: func(a *ServersArgs) { a.Accounts[0].Name = string(seed) },
+			want: "Accounts[0].Name: looks like an NKEY seed", secrets: func(*testing.T) []string { return []string{string(seed)} }},
+		{name: "NKEY seed as a user name", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Name = string(seed) },
+			want: "Accounts[0].Users[0].Name: looks like an NKEY seed", secrets: func(*testing.T) []string { return []string{string(seed)} }},
+		{name: "NKEY seed in a tag", servers: func(a *ServersArgs) { a.Tags = []string{string(seed) + " x"} },
+			want: "Tags[0]: \"<redacted NKEY seed> x\" must be", secrets: func(*testing.T) []string { return []string{string(seed)} }},
 		{name: "NKEY seed instead of the public key", servers: func(a *ServersArgs) { a.Accounts[0].Users = append(a.Accounts[0].Users, User{NKey: string(seed)}) },
 			want: "Accounts[0].Users[1].NKey: looks like a seed (private key)", secrets: func(*testing.T) []string { return []string{string(seed)} }},
 		{name: "NKEY that is not one", servers: func(a *ServersArgs) { a.Accounts[0].Users = append(a.Accounts[0].Users, User{NKey: "UABC"}) }, want: `Accounts[0].Users[1].NKey: "UABC" is not a public user NKEY`},
