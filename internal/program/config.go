@@ -52,7 +52,7 @@ var clusterConfigKeys = []string{
 	"lameDuckDuration", "lameDuckGracePeriod",
 	"bastionHost", "bastionPort", "bastionUser", "bastionPrivateKey", "bastionPassword",
 	"binaryUrl", "binarySha256", "binaryPath", "binaryArch",
-	"allowAnonymous", "allowPublicMonitoring",
+	"allowAnonymous", "allowPublicMonitoring", "allowPublicSsh", "allowPublicAnonymous",
 	"tlsCa", "tlsCert", "tlsKey", "tlsVerifyClients", "tlsMonitoring",
 }
 
@@ -107,6 +107,8 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		SSHCIDR:                  r.str("sshCidr"),
 		MonitoringCIDR:           r.str("monitoringCidr"),
 		AllowPublicMonitoring:    r.bool("allowPublicMonitoring"),
+		AllowPublicSSH:           r.bool("allowPublicSsh"),
+		AllowPublicAnonymous:     r.bool("allowPublicAnonymous"),
 		ResourceTags:             r.strMap("resourceTags"),
 		Binary: natsnest.Binary{
 			URL:       r.str("binaryUrl"),
@@ -133,6 +135,14 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 			CA: r.str("tlsCa"), Cert: cert, Key: key,
 			VerifyClients: r.bool("tlsVerifyClients"),
 			Monitoring:    r.bool("tlsMonitoring"),
+		}
+	} else {
+		// No TLS without a certificate: a TLS option set alone would be
+		// ignored, and clients would talk in plain text believing otherwise.
+		for _, key := range []string{"tlsCa", "tlsVerifyClients", "tlsMonitoring"} {
+			if v, _ := r.get(key); v != "" && v != "false" {
+				r.fail(key, "needs tlsCert and tlsKey: without a certificate there is no TLS, and this setting would be ignored")
+			}
 		}
 	}
 	if pw := r.str("appPassword"); pw != "" {
@@ -173,32 +183,66 @@ func (r *configReader) fail(key, format string, args ...any) {
 	r.errs = append(r.errs, fmt.Errorf("%w: config %s: %s", natsnest.ErrInvalidArgs, key, fmt.Sprintf(format, args...)))
 }
 
+// nonZeroDefaults are the keys whose Pulumi.yaml default is not "", 0 or
+// 0s, with that default. ClusterArgs' zero values mean "the default", so an
+// explicit zero of one of them (nodeCount 0, maxMemoryStore 0) cannot be
+// honoured: it is an error, not the default. (A key whose default is "",
+// 0 or [] is simply unset at that value: the CLI passes project defaults to
+// the program as set values.)
+var nonZeroDefaults = map[string]string{
+	"nodeCount": "3", "nodeNamePrefix": "nats", "chargeType": "PostPaid", "instanceType": "ecs.g7.large",
+	"systemDiskSize": "40", "systemDiskCategory": "cloud_essd", "dataDiskSize": "40", "dataDiskCategory": "cloud_essd",
+	"internetBandwidth": "5", "internetChargeType": "PayByTraffic", "clusterName": "C1", "appAccount": "APP",
+	"appUser": "app", "maxMemoryStore": "1073741824", "durability": "default", "lameDuckDuration": "30s",
+	"lameDuckGracePeriod": "10s", "bastionPort": "22", "bastionUser": "root",
+}
+
+// explicitZero fails key when it has a non-zero default and is set to zero.
+func (r *configReader) explicitZero(key string, zero bool) {
+	if def, ok := nonZeroDefaults[key]; ok && zero {
+		r.fail(key, "is set to zero or empty, which natsnest would read as its default (%s): unset it for the default, or set a value", def)
+	}
+}
+
 func (r *configReader) str(key string) string {
-	v, _ := r.get(key)
+	v, ok := r.get(key)
+	if ok {
+		r.explicitZero(key, v == "")
+	}
 	return v
 }
 
 func (r *configReader) int(key string) int {
 	v, ok := r.get(key)
-	if !ok || v == "" {
+	if !ok {
+		return 0
+	}
+	if v == "" {
+		r.explicitZero(key, true)
 		return 0
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
 		r.fail(key, "%q is not an integer", v)
 	}
+	r.explicitZero(key, err == nil && n == 0)
 	return n
 }
 
 func (r *configReader) int64(key string) int64 {
 	v, ok := r.get(key)
-	if !ok || v == "" {
+	if !ok {
+		return 0
+	}
+	if v == "" {
+		r.explicitZero(key, true)
 		return 0
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil {
 		r.fail(key, "%q is not an integer", v)
 	}
+	r.explicitZero(key, err == nil && n == 0)
 	return n
 }
 
@@ -216,13 +260,18 @@ func (r *configReader) bool(key string) bool {
 
 func (r *configReader) duration(key string) time.Duration {
 	v, ok := r.get(key)
-	if !ok || v == "" {
+	if !ok {
+		return 0
+	}
+	if v == "" {
+		r.explicitZero(key, true)
 		return 0
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil {
 		r.fail(key, "%q is not a duration such as \"30s\"", v)
 	}
+	r.explicitZero(key, err == nil && d == 0)
 	return d
 }
 

@@ -28,8 +28,18 @@ const ClusterName = "natsnest"
 // default), deploys the cluster and exports its outputs.
 func Program(ctx *pulumi.Context) error {
 	get := func(key string) (string, bool) { return ctx.GetConfig(ctx.Project() + ":" + key) }
+	config, err := configFromEnvironment()
+	if err != nil {
+		return err
+	}
+	unknown := unknownConfigKeys(ctx.Project(), config)
 	args, err := ClusterArgsFromConfig(get)
 	if err != nil {
+		return configProblems(unknown, err)
+	}
+	// Every problem at once, each naming the stack key, before anything
+	// is registered; NewCluster validates the same again.
+	if err := configProblems(unknown, stackKeyErrors(args.Validate())); err != nil {
 		return err
 	}
 	for _, warning := range plaintextSecretWarnings(ctx) {
@@ -53,6 +63,9 @@ func Program(ctx *pulumi.Context) error {
 
 	cluster, err := natsnest.NewCluster(ctx, ClusterName, args, opts...)
 	if err != nil {
+		if errors.Is(err, natsnest.ErrInvalidArgs) {
+			return configProblems(stackKeyErrors(err))
+		}
 		return err
 	}
 	ctx.Export("privateEndpoint", cluster.PrivateEndpoint)

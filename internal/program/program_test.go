@@ -237,6 +237,8 @@ func TestPulumiYAMLDefaultsAreTheLibrarys(t *testing.T) {
 		"bastionUser":              {a.Bastion.User, "root"},
 		"allowAnonymous":           {a.AllowAnonymous, false},
 		"allowPublicMonitoring":    {a.AllowPublicMonitoring, false},
+		"allowPublicSsh":           {a.AllowPublicSSH, false},
+		"allowPublicAnonymous":     {a.AllowPublicAnonymous, false},
 		"tlsVerifyClients":         {a.TLS.VerifyClients, false},
 		"tlsMonitoring":            {a.TLS.Monitoring, false},
 	}
