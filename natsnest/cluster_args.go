@@ -709,7 +709,9 @@ func (a ClusterArgs) serversArgsForValidation() *ServersArgs {
 			hosts[i].PublicAddress = pulumi.String(fmt.Sprintf("198.51.100.%d", i+1))
 		}
 	}
-	ssh := a.sshArgs(func(s string) pulumi.StringInput { return pulumi.String(s) })
+	// As secrets, as NewCluster passes them: the key is parsed above, under
+	// its own field, and not a second time as SSH.PrivateKey.
+	ssh := a.sshArgs(secret)
 	if ssh.PrivateKey == nil && ssh.Password == nil {
 		ssh.Password = pulumi.String("placeholder") // the missing login is reported above, once
 	}

@@ -1130,4 +1130,9 @@ func TestClusterValidateReportsEachProblemOnce(t *testing.T) {
 	if strings.Count(msg, "\n") != 1 {
 		t.Errorf("want exactly two problems (InstancePassword, NodeCount):\n%v", msg)
 	}
+	a = validClusterArgs()
+	a.InstancePassword, a.KeyPairName, a.SSHPrivateKey = "", "k1", "not a key"
+	if err := a.Validate(); err == nil || strings.Contains(err.Error(), "SSH.PrivateKey") || !strings.Contains(err.Error(), "SSHPrivateKey:") {
+		t.Errorf("a bad key once, as SSHPrivateKey: %v", err)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
@@ -180,6 +182,11 @@ func (p *problems) add(field, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("%w: %s: %s", ErrInvalidArgs, field, redactSecrets(fmt.Sprintf(format, args...))))
 }
 
+// hasControl says whether s holds a control character, or is not UTF-8.
+func hasControl(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
 // nkeySeedRE finds NKEY seeds (private keys: S, the key type, base32), and
 // credsBlockRE the blocks of a .creds file, wherever a value was pasted.
 var (
@@ -210,13 +217,19 @@ func (o ServerOptions) validate(p *problems) {
 	if !clusterNameRE.MatchString(o.ClusterName) {
 		p.add("ClusterName", "%q must be 1-64 letters, digits, '_' or '-'", o.ClusterName)
 	}
-	if n := len(o.AdminPassword); n < 22 || n > 30 {
+	if n := utf8.RuneCountInString(o.AdminPassword); n < 22 || n > 30 {
 		p.add("AdminPassword", "must be 22 to 30 characters, got %d", n)
+	}
+	if hasControl(o.AdminPassword) {
+		p.add("AdminPassword", "must not contain control characters (a trailing newline, say)")
+	}
+	if hasControl(o.StackSecret) {
+		p.add("StackSecret", "must not contain control characters (a trailing newline, say)")
 	}
 	if looksLikeSeed(o.AdminPassword) {
 		p.add("AdminPassword", "looks like an NKEY seed or .creds (a private key), not a password")
 	}
-	if len(o.StackSecret) < 16 {
+	if utf8.RuneCountInString(o.StackSecret) < 16 {
 		p.add("StackSecret", "must be at least 16 characters (it derives bcrypt salts and the route password)")
 	}
 	users, accounts := map[string]bool{natsconf.DefaultAdminUser: true}, map[string]bool{}
@@ -254,8 +267,13 @@ func (o ServerOptions) validate(p *problems) {
 				p.add(uf+".Name", "user %q is defined twice (or is the reserved admin user)", u.Name)
 			}
 			users[u.Name] = true
-			if n := len(u.Password); n < 12 || n > 72 {
+			if n := utf8.RuneCountInString(u.Password); n < 12 || n > 72 {
 				p.add(uf+".Password", "must be 12 to 72 characters, got %d", n)
+			} else if len(u.Password) > 72 {
+				p.add(uf+".Password", "is %d bytes in UTF-8: bcrypt uses only the first 72", len(u.Password))
+			}
+			if hasControl(u.Password) {
+				p.add(uf+".Password", "must not contain control characters (a trailing newline, say)")
 			}
 			if looksLikeSeed(u.Password) {
 				p.add(uf+".Password", "looks like an NKEY seed or .creds (a private key), not a password: for NKEY users set NKey to the public key")

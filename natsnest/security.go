@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
 )
 
 // TLSArgs turn on TLS for clients and, optionally, for routes and HTTPS
@@ -251,6 +254,41 @@ func tlsTemplate(t *TLSArgs) (client, routes *natsconf.TLS) {
 // provisioning logs in with a key alone, and nobody asked to keep them.
 func (s SSH) keysOnly() bool {
 	return s.PrivateKey != nil && s.Password == nil && !s.KeepPasswordLogin
+}
+
+// known is the value of in when the program already knows it (a plain
+// pulumi.String), and whether it does.
+func known(in pulumi.StringInput) (string, bool) {
+	s, ok := in.(pulumi.String)
+	return string(s), ok
+}
+
+// dnsNameRE is a host name as DNS has it.
+var dnsNameRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+
+// checkAddress refuses a known address that is neither an IP address nor a
+// DNS name: SSH, routes and the endpoints would all use it.
+func checkAddress(p *problems, field string, in pulumi.StringInput) {
+	s, ok := known(in)
+	if !ok || s == "" {
+		return
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return
+	}
+	if len(s) > 253 || !dnsNameRE.MatchString(s) {
+		p.add(field, "%q is neither an IP address nor a host name", s)
+	}
+}
+
+// checkPrivateKey refuses a known private key that does not parse; the
+// parser's error never contains the key.
+func checkPrivateKey(p *problems, field string, in pulumi.StringInput) {
+	if s, ok := known(in); ok && s != "" {
+		if _, err := ssh.ParseRawPrivateKey([]byte(s)); err != nil {
+			p.add(field, "is not an unencrypted PEM private key: %v", err)
+		}
+	}
 }
 
 // validateRouteNames checks, for the private addresses known before

@@ -11,6 +11,7 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
 )
 
 // ServersType is the type token of the Servers component.
@@ -254,6 +255,22 @@ func (a *ServersArgs) Validate() error {
 		if isEmpty(h.PrivateAddress) {
 			p.add(f+".PrivateAddress", "is required: the address routes and privateEndpoint use")
 		}
+		// What is known when the program runs is checked now, before
+		// anything is registered; outputs of other resources are checked
+		// when they are known.
+		checkAddress(&p, f+".Connect", h.Connect)
+		checkAddress(&p, f+".PrivateAddress", h.PrivateAddress)
+		checkAddress(&p, f+".PublicAddress", h.PublicAddress)
+		if s, ok := known(h.DataDiskSerial); ok {
+			if err := provision.CheckDiskSerial(s); err != nil {
+				p.add(f+".DataDiskSerial", "%v", err)
+			}
+		}
+		if s, ok := known(h.HostKey); ok {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s)); err != nil {
+				p.add(f+".HostKey", "is not a public key in authorized_keys form (\"ssh-ed25519 AAAA…\"): %v", err)
+			}
+		}
 		if !isEmpty(h.PublicAddress) {
 			public++
 		}
@@ -285,6 +302,7 @@ func (a *ServersArgs) Validate() error {
 	if s.PrivateKey == nil && s.Password == nil {
 		p.add("SSH", "PrivateKey or Password is required")
 	}
+	checkPrivateKey(&p, "SSH.PrivateKey", s.PrivateKey)
 	if s.DialErrorLimit < -1 {
 		p.add("SSH.DialErrorLimit", "%d must be -1 (no limit) or positive", s.DialErrorLimit)
 	}
@@ -292,6 +310,8 @@ func (a *ServersArgs) Validate() error {
 		if isEmpty(b.Host) {
 			p.add("SSH.Bastion.Host", "is required")
 		}
+		checkAddress(&p, "SSH.Bastion.Host", b.Host)
+		checkPrivateKey(&p, "SSH.Bastion.PrivateKey", b.PrivateKey)
 		if !sshUserRE.MatchString(b.User) {
 			p.add("SSH.Bastion.User", "%q is not a user name", b.User)
 		}

@@ -2,7 +2,9 @@ package natsnest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
 )
 
 func init() {
@@ -93,12 +96,32 @@ const (
 	svAdminPassword = "Admin-Password-0123456789"
 	svAppPassword   = "app-password-0123"
 	svStackSecret   = "stack-secret-0123456789abcdef"
-	svSSHKey        = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-material\n-----END OPENSSH PRIVATE KEY-----\n"
 	svSSHPassword   = "ssh-Password-42"
 )
 
+// svSSHKey is a real private key (known keys are parsed before anything is
+// registered); svSSHKeyMaterial is a line of its PEM body.
+var svSSHKey, svSSHKeyMaterial = func() (string, string) {
+	block, err := ssh.MarshalPrivateKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "")
+	if err != nil {
+		panic(err)
+	}
+	pemText := string(pem.EncodeToMemory(block))
+	return pemText, strings.Split(pemText, "\n")[1]
+}()
+
+// svHostKey is a host's public key in authorized_keys form.
+func svHostKey(t *testing.T) string {
+	t.Helper()
+	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+}
+
 // svSecrets are the plaintexts that must never appear outside a secret.
-var svSecrets = []string{svAdminPassword, svAppPassword, svStackSecret, "secret-key-material", svSSHPassword, routePassword(svStackSecret)}
+var svSecrets = []string{svAdminPassword, svAppPassword, svStackSecret, svSSHKeyMaterial, svSSHPassword, routePassword(svStackSecret)}
 
 // svBinary writes a fake nats-server to upload.
 func svBinary(t *testing.T, content string) string {
@@ -525,7 +548,7 @@ func TestServersSecrets(t *testing.T) {
 				t.Errorf("%s%s: connection is not secret", host, s)
 			}
 			conn := plain(r.input(t, host+s, "connection")).ObjectValue()
-			if k := conn["privateKey"]; !strings.Contains(plain(k).StringValue(), "secret-key-material") {
+			if k := conn["privateKey"]; !strings.Contains(plain(k).StringValue(), svSSHKeyMaterial) {
 				t.Errorf("%s%s: connection has no private key", host, s)
 			}
 			proxy := plain(conn["proxy"]).ObjectValue()
@@ -740,7 +763,8 @@ func TestServersSudoForOtherUsers(t *testing.T) {
 	args := svArgs(t, 1)
 	args.SSH.User = "ecs-user"
 	args.SSH.Port = 2222
-	args.Hosts[0].HostKey = pulumi.String("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey")
+	hostKey := svHostKey(t)
+	args.Hosts[0].HostKey = pulumi.String(hostKey)
 	r := svMustDeploy(t, args)
 	for _, s := range []string{"base", "disk", "binary", "config", "start", "service"} {
 		field := "create"
@@ -755,7 +779,7 @@ func TestServersSudoForOtherUsers(t *testing.T) {
 	if plain(conn["user"]).StringValue() != "ecs-user" || plain(conn["port"]).NumberValue() != 2222 || plain(conn["dialErrorLimit"]).NumberValue() != DefaultDialErrorLimit {
 		t.Errorf("connection %v", conn)
 	}
-	if got := plain(conn["hostKey"]); !got.IsString() || got.StringValue() != "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey" {
+	if got := plain(conn["hostKey"]); !got.IsString() || got.StringValue() != hostKey {
 		t.Errorf("host key not pinned: %v", got)
 	}
 	root := svMustDeploy(t, svArgs(t, 1))

@@ -135,6 +135,15 @@ var (
 	printableRE  = regexp.MustCompile(`^[ -~]{1,128}$`)
 )
 
+// CheckDiskSerial is the rule a data disk's serial (on ECS, the disk ID)
+// must follow to be looked up on a node.
+func CheckDiskSerial(serial string) error {
+	if !printableRE.MatchString(serial) {
+		return fmt.Errorf("disk serial %q must be 1-128 printable ASCII characters", serial)
+	}
+	return nil
+}
+
 // DiskScript finds the data disk, formats it only when it has no
 // filesystem at all, mounts it at DataMount by UUID with nofail, grows it
 // and creates the store directory.
@@ -143,8 +152,10 @@ func DiskScript(l Layout, o DiskOptions) (string, error) {
 		return "", err
 	}
 	sel := o.Selector
-	if sel.Serial != "" && !printableRE.MatchString(sel.Serial) {
-		return "", fmt.Errorf("provision: disk serial %q must be 1-128 printable ASCII characters", sel.Serial)
+	if sel.Serial != "" {
+		if err := CheckDiskSerial(sel.Serial); err != nil {
+			return "", fmt.Errorf("provision: %w", err)
+		}
 	}
 	if sel.Device != "" && !devicePathRE.MatchString(sel.Device) {
 		return "", fmt.Errorf("provision: disk device %q must be a path under /dev", sel.Device)
