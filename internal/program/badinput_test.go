@@ -114,6 +114,16 @@ func TestThreeMistakesAtOnce(t *testing.T) {
 	if os.Getenv("NATSNEST_SHOW_ERRORS") != "" {
 		t.Log(err)
 	}
+
+	// A value that does not parse hides nothing else, and is reported once.
+	full["natsnest:nodeCount"] = "three"
+	err = pulumi.RunErr(Program, pulumi.WithMocks("natsnest", "cluster", &programMocks{}), func(info *pulumi.RunInfo) {
+		info.Config = full
+	})
+	if err == nil || !strings.Contains(err.Error(), `config nodeCount: "three" is not an integer`) ||
+		!strings.Contains(err.Error(), "config sshCidr:") || strings.Count(err.Error(), "config nodeCount") != 1 {
+		t.Errorf("a parse error and a rule broken: %v", err)
+	}
 }
 
 // TestNonZeroDefaultsAreTheSchemas: the keys an explicit zero is refused for

@@ -75,7 +75,9 @@ const (
 // natsnest.ClusterArgs' own defaults apply. The empty values Pulumi.yaml gives
 // optional keys as defaults (the CLI passes them as set values), "", 0, [] and
 // {}, are unset too: lists and maps become nil. Values that do not parse are reported
-// together, each naming its key. It does not validate: NewCluster does.
+// together, each naming its key, with the arguments read from the rest (a key
+// that does not parse stays unset), so that validation can report the other
+// problems too. It does not validate: NewCluster does.
 func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 	r := configReader{get: get}
 	a := &natsnest.ClusterArgs{
@@ -167,10 +169,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 			a.Bastion.Password = secret(pw)
 		}
 	}
-	if err := errors.Join(r.errs...); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return a, errors.Join(r.errs...)
 }
 
 // configReader parses config values, collecting every error.

@@ -102,6 +102,57 @@ func fieldNamesToKeys(rule string) string {
 	})
 }
 
+// leaves are the single problems of err, a joined error or one problem.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, c := range j.Unwrap() {
+			out = append(out, leaves(c)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// problemKey is the stack key a problem names ("config nodeCount: …",
+// "config zones[1]: …" → "nodeCount", "zones"), "" for none.
+func problemKey(err error) string {
+	_, rest, ok := strings.Cut(err.Error(), "config ")
+	if !ok {
+		return ""
+	}
+	key, _, _ := strings.Cut(rest, ":")
+	if i := strings.IndexAny(key, "[."); i >= 0 {
+		key = key[:i]
+	}
+	return key
+}
+
+// problemKeys are the keys the problems of err name.
+func problemKeys(err error) map[string]bool {
+	keys := map[string]bool{}
+	for _, e := range leaves(err) {
+		if k := problemKey(e); k != "" {
+			keys[k] = true
+		}
+	}
+	return keys
+}
+
+// withoutKeys is err without the problems of keys.
+func withoutKeys(err error, keys map[string]bool) error {
+	var out []error
+	for _, e := range leaves(err) {
+		if !keys[problemKey(e)] {
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
 // stackConfigError is every problem of a stack's config, each naming its key
 // and wrapping natsnest.ErrInvalidArgs, shown as one list.
 type stackConfigError struct{ problems []error }

@@ -33,13 +33,12 @@ func Program(ctx *pulumi.Context) error {
 		return err
 	}
 	unknown := unknownConfigKeys(ctx.Project(), config)
-	args, err := ClusterArgsFromConfig(get)
-	if err != nil {
-		return configProblems(unknown, err)
-	}
-	// Every problem at once, each naming the stack key, before anything
-	// is registered; NewCluster validates the same again.
-	if err := configProblems(unknown, stackKeyErrors(args.Validate())); err != nil {
+	args, parseErr := ClusterArgsFromConfig(get)
+	// Every problem at once, each naming the stack key, before anything is
+	// registered; NewCluster validates the same again. A key whose value
+	// did not parse is reported once, as such.
+	invalid := withoutKeys(stackKeyErrors(args.Validate()), problemKeys(parseErr))
+	if err := configProblems(unknown, parseErr, invalid); err != nil {
 		return err
 	}
 	for _, warning := range plaintextSecretWarnings(ctx) {
