@@ -32,12 +32,16 @@ const (
 
 // Defaults of ServerOptions, applied by (ServerOptions).withDefaults.
 const (
-	DefaultClusterName         = natsconf.DefaultClusterName
-	DefaultClientPort          = natsconf.DefaultClientPort
-	DefaultRoutePort           = natsconf.DefaultRoutePort
-	DefaultMonitorPort         = natsconf.DefaultMonitorPort
-	DefaultAppAccount          = "APP"
-	DefaultMaxMemoryStore      = int64(1) << 30
+	DefaultClusterName    = natsconf.DefaultClusterName
+	DefaultClientPort     = natsconf.DefaultClientPort
+	DefaultRoutePort      = natsconf.DefaultRoutePort
+	DefaultMonitorPort    = natsconf.DefaultMonitorPort
+	DefaultAppAccount     = "APP"
+	DefaultMaxMemoryStore = int64(1) << 30
+	// MaxMemoryStoreLimit bounds MaxMemoryStore: 4 TiB.
+	MaxMemoryStoreLimit = int64(4) << 40
+	// MaxLameDuckDuration bounds LameDuckDuration.
+	MaxLameDuckDuration        = 10 * time.Minute
 	DefaultLameDuckDuration    = natsconf.DefaultLameDuckDuration
 	DefaultLameDuckGracePeriod = natsconf.DefaultLameDuckGracePeriod
 	DefaultDurability          = DurabilityDefault
@@ -89,14 +93,15 @@ type ServerOptions struct {
 	// MaxFileStore caps JetStream's file store, in bytes. Cluster defaults it to
 	// 90% of the data disk; Servers requires it.
 	MaxFileStore int64
-	// MaxMemoryStore caps JetStream's memory store, in bytes. Defaults to 1 GiB.
+	// MaxMemoryStore caps JetStream's memory store, in bytes, at most
+	// MaxMemoryStoreLimit (4 TiB). Defaults to 1 GiB.
 	MaxMemoryStore int64
 	// Durability is DurabilityDefault or DurabilityAlways. Defaults to DurabilityDefault.
 	Durability string
 	// ClientPort, RoutePort, MonitorPort default to 4222, 4248 and 8222.
 	ClientPort, RoutePort, MonitorPort int
 	// LameDuckDuration is how long a stopping server takes to move its
-	// clients away (at least 30s). Defaults to 30s.
+	// clients away (30s to MaxLameDuckDuration, 10m). Defaults to 30s.
 	LameDuckDuration time.Duration
 	// LameDuckGracePeriod is the wait before lame duck mode starts closing
 	// clients. Defaults to 10s.
@@ -292,6 +297,8 @@ func (o ServerOptions) validate(p *problems) {
 	}
 	if o.MaxMemoryStore < 0 {
 		p.add("MaxMemoryStore", "must not be negative")
+	} else if o.MaxMemoryStore > MaxMemoryStoreLimit {
+		p.add("MaxMemoryStore", "%d bytes is more than %d (4 TiB), more memory than any machine natsnest targets has", o.MaxMemoryStore, MaxMemoryStoreLimit)
 	}
 	if o.Durability != DurabilityDefault && o.Durability != DurabilityAlways {
 		p.add("Durability", "%q must be %q or %q", o.Durability, DurabilityDefault, DurabilityAlways)
@@ -312,6 +319,8 @@ func (o ServerOptions) validate(p *problems) {
 	}
 	if o.LameDuckDuration < 30*time.Second {
 		p.add("LameDuckDuration", "%s is below nats-server's minimum of 30s", o.LameDuckDuration)
+	} else if o.LameDuckDuration > MaxLameDuckDuration {
+		p.add("LameDuckDuration", "%s is more than %s: every restart of a rolling change waits for it, node after node", o.LameDuckDuration, MaxLameDuckDuration)
 	}
 	if o.LameDuckGracePeriod < 0 || o.LameDuckGracePeriod >= o.LameDuckDuration {
 		p.add("LameDuckGracePeriod", "%s must be at least 0 and shorter than LameDuckDuration", o.LameDuckGracePeriod)
