@@ -272,7 +272,7 @@ func ConfigScript(l Layout) (string, error) {
 		{"BIN", l.Binary},
 		{"SERVICE_USER", l.User},
 		{"SERVICE_GROUP", l.Group},
-	}, "config"), nil
+	}, "payload", "config"), nil
 }
 
 // ServiceOptions are the start and service steps' settings.

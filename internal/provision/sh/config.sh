@@ -1,20 +1,4 @@
-# --- config: files from stdin, validated before they replace the old ones ---
-# stdin holds one "KEY BASE64" line per file. Secrets travel only this way:
-# never on the command line (visible in ps) or in the environment.
-work=$(mktemp -d "$STATE_DIR/config.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-while IFS=' ' read -r key data || [ -n "${key-}" ]; do
-	case $key in
-	'') continue ;;
-	nats.conf | routes.conf | unit | restart-settings | tls-cert | tls-key | tls-ca) ;;
-	*) die "unexpected entry \"$key\" on stdin" ;;
-	esac
-	printf '%s' "$data" | base64 -d >"$work/$key" 2>/dev/null || die "entry $key on stdin is not base64"
-	key=""
-done
-for key in nats.conf unit restart-settings; do
-	[ -f "$work/$key" ] || die "stdin lacks $key"
-done
+# --- config: the files from stdin, validated before they replace the old ones
 # TLS: the certificate and its key come together; the CA only with them.
 # They are staged under the names nats.conf gives them in $CONFIG_DIR/tls.
 if [ -f "$work/tls-cert" ] || [ -f "$work/tls-key" ] || [ -f "$work/tls-ca" ]; then

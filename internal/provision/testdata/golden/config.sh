@@ -21,9 +21,11 @@ die() {
 	exit 1
 }
 
-# --- config: files from stdin, validated before they replace the old ones ---
+# --- payload: the config step's files from stdin, into $work ---------------
 # stdin holds one "KEY BASE64" line per file. Secrets travel only this way:
-# never on the command line (visible in ps) or in the environment.
+# never on the command line (visible in ps) or in the environment. Only the
+# known keys are accepted, each decoded into $work, a fresh directory under
+# $STATE_DIR that is removed on exit.
 work=$(mktemp -d "$STATE_DIR/config.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 while IFS=' ' read -r key data || [ -n "${key-}" ]; do
@@ -38,6 +40,8 @@ done
 for key in nats.conf unit restart-settings; do
 	[ -f "$work/$key" ] || die "stdin lacks $key"
 done
+
+# --- config: the files from stdin, validated before they replace the old ones
 # TLS: the certificate and its key come together; the CA only with them.
 # They are staged under the names nats.conf gives them in $CONFIG_DIR/tls.
 if [ -f "$work/tls-cert" ] || [ -f "$work/tls-key" ] || [ -f "$work/tls-ca" ]; then
