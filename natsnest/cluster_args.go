@@ -693,16 +693,21 @@ func (a ClusterArgs) serversArgsForValidation() *ServersArgs {
 	if n < MinNodeCount || n > MaxNodeCount || (n > 1 && n%2 == 0) {
 		n = MinNodeCount // NodeCount's own problem is reported above, once.
 	}
+	prefix := a.NodeNamePrefix
+	if !nodeNamePrefixRE.MatchString(prefix) {
+		prefix = DefaultNodeNamePrefix // reported once, as NodeNamePrefix, above
+	}
 	hosts := make([]Host, n)
 	for i := range hosts {
 		addr := pulumi.String(fmt.Sprintf("192.0.2.%d", i+1)) // TEST-NET-1: a placeholder
 		hosts[i] = Host{
-			Name:           nodeName(a.NodeNamePrefix, i),
+			Name:           nodeName(prefix, i),
 			Connect:        addr,
 			PrivateAddress: addr,
 			DataDiskSerial: pulumi.String(fmt.Sprintf("d-placeholder%d", i+1)),
 		}
-		if len(a.Zones) > 0 {
+		// A zone that is no zone is reported once, as Zones[i], above.
+		if len(a.Zones) > 0 && zoneRE.MatchString(a.Zones[i%len(a.Zones)]) {
 			hosts[i].Zone = a.Zones[i%len(a.Zones)]
 		}
 		if a.PublicAccess {
