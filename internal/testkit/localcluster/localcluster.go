@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -261,6 +262,12 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := c.WaitHealthy(ctx); err != nil {
 		c.Stop()
 		return nil, err
+	}
+	if o.Nodes > 1 {
+		if err := c.waitMetaPeers(ctx); err != nil {
+			c.Stop()
+			return nil, err
+		}
 	}
 	c.logf("localcluster: %d node(s) healthy after %s: %s", o.Nodes, time.Since(began).Round(10*time.Millisecond), c.ClientURL())
 	return c, nil
@@ -749,6 +756,72 @@ func (c *Cluster) StartNode(ctx context.Context, i int) error {
 		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 		}
 	}
+}
+
+// waitMetaPeers waits until the JetStream meta leader sees every other node
+// as a current, online peer (its /jsz). The full /healthz of every node
+// says each follows the leader, not that the leader has heard from all of
+// them: a replicated stream created in between can fail with "no suitable
+// peers for placement, peer offline", which a loaded machine made happen.
+func (c *Cluster) waitMetaPeers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	nodes := c.Nodes()
+	last := "no answer yet"
+	for {
+		for _, n := range nodes {
+			ok, state := metaPeersOnline(ctx, n.MonitorURL, n.Name, len(nodes))
+			if ok {
+				return nil
+			}
+			if state != "" {
+				last = state
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("localcluster: the meta leader does not see every peer online: %s: %w", last, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// metaPeersOnline asks the node at monitorURL, if it is the meta leader,
+// whether all size-1 other peers are current and online; state says what it
+// saw.
+func metaPeersOnline(ctx context.Context, monitorURL, name string, size int) (bool, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, monitorURL+"/jsz", nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	var jsz struct {
+		Meta *struct {
+			Leader   string `json:"leader"`
+			Replicas []struct {
+				Name    string `json:"name"`
+				Current bool   `json:"current"`
+				Offline bool   `json:"offline"`
+			} `json:"replicas"`
+		} `json:"meta_cluster"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&jsz); err != nil {
+		return false, err.Error()
+	}
+	if jsz.Meta == nil || jsz.Meta.Leader != name {
+		return false, ""
+	}
+	online := 0
+	for _, r := range jsz.Meta.Replicas {
+		if r.Current && !r.Offline {
+			online++
+		}
+	}
+	return online == size-1, fmt.Sprintf("leader %s sees %d of %d peers current and online", name, online, size-1)
 }
 
 // WaitHealthy waits until every running node answers the full /healthz:
