@@ -212,20 +212,12 @@ func (r *configReader) str(key string) string {
 }
 
 func (r *configReader) int(key string) int {
-	v, ok := r.get(key)
-	if !ok {
+	n := r.int64(key)
+	if int64(int(n)) != n {
+		r.fail(key, "%d is out of range", n)
 		return 0
 	}
-	if v == "" {
-		r.explicitZero(key, true)
-		return 0
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		r.fail(key, "%q is not an integer", v)
-	}
-	r.explicitZero(key, err == nil && n == 0)
-	return n
+	return int(n)
 }
 
 func (r *configReader) int64(key string) int64 {
