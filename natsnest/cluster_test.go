@@ -1,9 +1,6 @@
 package natsnest
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -15,7 +12,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"golang.org/x/crypto/ssh"
+
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 )
 
 const (
@@ -59,18 +57,7 @@ func inExistingVPC(a *ClusterArgs) *ClusterArgs {
 	return a
 }
 
-func testPrivateKey(t *testing.T) string {
-	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
-}
+func testPrivateKey(t *testing.T) string { return testpki.SSHPrivateKey(t) }
 
 // deployed is one run of NewCluster under mocks, with its outputs resolved.
 type deployed struct {

@@ -1,10 +1,7 @@
 package program
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
@@ -23,7 +20,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/urns"
@@ -156,15 +152,7 @@ func TestRequiredSecretsAreRequired(t *testing.T) {
 	}
 	cfg := valid(t)
 	delete(cfg, "instancePassword")
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg["keyPairName"], cfg["sshPrivateKey"] = "deployer", string(pem.EncodeToMemory(block))
+	cfg["keyPairName"], cfg["sshPrivateKey"] = "deployer", testpki.SSHPrivateKey(t)
 	if err := validate(cfg); err != nil {
 		t.Errorf("with keyPairName and sshPrivateKey, instancePassword should be optional: %v", err)
 	}
@@ -550,20 +538,6 @@ func TestProgramDeploysTheClusterStack(t *testing.T) {
 	}
 }
 
-// testSSHKey is an unencrypted OpenSSH private key.
-func testSSHKey(t *testing.T) string {
-	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
-}
-
 // deployableConfig is the cluster stack's config with the README's commands
 // and a stand-in binary: what deploys under mocks.
 func deployableConfig(t *testing.T) map[string]string {
@@ -584,10 +558,10 @@ func deployableConfig(t *testing.T) map[string]string {
 func TestPlaintextSecretsAreWarnedAbout(t *testing.T) {
 	proj := loadProject(t)
 	cfg := deployableConfig(t)
-	cfg["keyPairName"], cfg["sshPrivateKey"] = "deployer", testSSHKey(t)
+	cfg["keyPairName"], cfg["sshPrivateKey"] = "deployer", testpki.SSHPrivateKey(t)
 	ca := testpki.New(t)
 	cfg["tlsCert"], cfg["tlsKey"] = ca.Issue(t, testpki.Spec{})
-	cfg["bastionHost"], cfg["bastionPrivateKey"], cfg["bastionPassword"] = "bastion.example", testSSHKey(t), "bastion-password"
+	cfg["bastionHost"], cfg["bastionPrivateKey"], cfg["bastionPassword"] = "bastion.example", testpki.SSHPrivateKey(t), "bastion-password"
 	// A bastion reaches nodes in an existing VPC without public IPs.
 	cfg["vpcId"], cfg["vswitchIds"], cfg["vpcCidr"], cfg["publicAccess"] = "vpc-1", `["vsw-1"]`, "10.0.0.0/16", "false"
 
