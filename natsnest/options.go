@@ -30,6 +30,14 @@ const (
 	DurabilityAlways = "always"
 )
 
+// Sizes in bytes, for MaxFileStore and MaxMemoryStore: 10 * natsnest.GiB.
+const (
+	KiB int64 = 1 << (10 * (iota + 1))
+	MiB
+	GiB
+	TiB
+)
+
 // Defaults of ServerOptions, applied by (ServerOptions).withDefaults.
 const (
 	DefaultClusterName    = natsconf.DefaultClusterName
@@ -39,7 +47,7 @@ const (
 	DefaultAppAccount     = "APP"
 	DefaultMaxMemoryStore = int64(1) << 30
 	// MaxMemoryStoreLimit bounds MaxMemoryStore: 4 TiB.
-	MaxMemoryStoreLimit = int64(4) << 40
+	MaxMemoryStoreLimit = 4 * TiB
 	// MaxLameDuckDuration bounds LameDuckDuration.
 	MaxLameDuckDuration        = 10 * time.Minute
 	DefaultLameDuckDuration    = natsconf.DefaultLameDuckDuration

@@ -153,3 +153,32 @@ func TestFieldKeysAreStackKeys(t *testing.T) {
 		t.Errorf("unknownConfigKeys: %v", got)
 	}
 }
+
+// TestSizesWithUnits: store and disk sizes take units; a bare number keeps
+// its meaning (bytes for the stores, GiB for disks).
+func TestSizesWithUnits(t *testing.T) {
+	a, err := ClusterArgsFromConfig(getter(map[string]string{
+		"maxFileStore": "30GiB", "maxMemoryStore": "512MiB", "dataDiskSize": "1TiB", "systemDiskSize": "100",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.MaxFileStore != 30*natsnest.GiB || a.MaxMemoryStore != 512*natsnest.MiB || a.DataDiskSize != 1024 || a.SystemDiskSize != 100 {
+		t.Errorf("file %d memory %d data %d system %d", a.MaxFileStore, a.MaxMemoryStore, a.DataDiskSize, a.SystemDiskSize)
+	}
+	a, err = ClusterArgsFromConfig(getter(map[string]string{"maxFileStore": "10737418240", "dataDiskSize": "40GiB"}))
+	if err != nil || a.MaxFileStore != 10*natsnest.GiB || a.DataDiskSize != 40 {
+		t.Errorf("bare bytes and GiB with a unit: %v, %d, %d", err, a.MaxFileStore, a.DataDiskSize)
+	}
+	_, err = ClusterArgsFromConfig(getter(map[string]string{
+		"maxFileStore": "10GB", "dataDiskSize": "1536MiB", "maxMemoryStore": "-1GiB", "systemDiskSize": "0GiB",
+	}))
+	for _, want := range []string{
+		`config maxFileStore: "10GB" is not a size`, "config dataDiskSize: disks come in whole GiB",
+		`config maxMemoryStore: "-1GiB" is not a size`, "config systemDiskSize: is set to zero or empty",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

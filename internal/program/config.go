@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,9 +95,9 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		InstanceType:             r.str("instanceType"),
 		ImageID:                  r.str("imageId"),
 		ImageNameRegex:           r.str("imageNameRegex"),
-		SystemDiskSize:           r.int("systemDiskSize"),
+		SystemDiskSize:           r.gib("systemDiskSize"),
 		SystemDiskCategory:       r.str("systemDiskCategory"),
-		DataDiskSize:             r.int("dataDiskSize"),
+		DataDiskSize:             r.gib("dataDiskSize"),
 		DataDiskCategory:         r.str("dataDiskCategory"),
 		DeleteDataDisksOnDestroy: r.bool("deleteDataDisksOnDestroy"),
 		InstancePassword:         r.str("instancePassword"),
@@ -124,8 +125,8 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		ClusterName:         r.str("clusterName"),
 		AdminPassword:       r.str("adminPassword"),
 		StackSecret:         r.str("stackSecret"),
-		MaxFileStore:        r.int64("maxFileStore"),
-		MaxMemoryStore:      r.int64("maxMemoryStore"),
+		MaxFileStore:        r.size("maxFileStore", 1),
+		MaxMemoryStore:      r.size("maxMemoryStore", 1),
 		Durability:          r.str("durability"),
 		Tags:                r.list("serverTags"),
 		LameDuckDuration:    r.duration("lameDuckDuration"),
@@ -192,7 +193,7 @@ var nonZeroDefaults = map[string]string{
 	"nodeCount": "3", "nodeNamePrefix": "nats", "chargeType": "PostPaid", "instanceType": "ecs.g7.large",
 	"systemDiskSize": "40", "systemDiskCategory": "cloud_essd", "dataDiskSize": "40", "dataDiskCategory": "cloud_essd",
 	"internetBandwidth": "5", "internetChargeType": "PayByTraffic", "clusterName": "C1", "appAccount": "APP",
-	"appUser": "app", "maxMemoryStore": "1073741824", "durability": "default", "lameDuckDuration": "30s",
+	"appUser": "app", "maxMemoryStore": "1GiB", "durability": "default", "lameDuckDuration": "30s",
 	"lameDuckGracePeriod": "10s", "bastionPort": "22", "bastionUser": "root",
 }
 
@@ -235,6 +236,52 @@ func (r *configReader) int64(key string) int64 {
 	}
 	r.explicitZero(key, err == nil && n == 0)
 	return n
+}
+
+// sizeUnits are the units a size in stack config may carry.
+var sizeUnits = []struct {
+	suffix string
+	bytes  int64
+}{{"TiB", natsnest.TiB}, {"GiB", natsnest.GiB}, {"MiB", natsnest.MiB}, {"KiB", natsnest.KiB}, {"B", 1}}
+
+// size reads a size in bytes: "10GiB", "512MiB", "1TiB", or a bare number
+// of bare units (bytes for the stores, GiB for disks), so that a bare
+// number keeps the meaning it always had.
+func (r *configReader) size(key string, bare int64) int64 {
+	v, ok := r.get(key)
+	if !ok {
+		return 0
+	}
+	s := strings.TrimSpace(v)
+	if s == "" {
+		r.explicitZero(key, true)
+		return 0
+	}
+	unit := bare
+	for _, u := range sizeUnits {
+		if num, found := strings.CutSuffix(s, u.suffix); found {
+			s, unit = strings.TrimSpace(num), u.bytes
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		r.fail(key, "%q is not a size such as \"10GiB\", \"512MiB\" or a whole number", v)
+		return 0
+	}
+	r.explicitZero(key, n == 0)
+	return n * unit
+}
+
+// gib reads a disk size: GiB, or a size with a unit that is a whole number
+// of GiB ("100GiB", "1TiB").
+func (r *configReader) gib(key string) int {
+	n := r.size(key, natsnest.GiB)
+	if n%natsnest.GiB != 0 {
+		r.fail(key, "disks come in whole GiB, not %d bytes", n)
+		return 0
+	}
+	return int(n / natsnest.GiB)
 }
 
 func (r *configReader) bool(key string) bool {
