@@ -174,10 +174,9 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			ecs.SecurityGroupRuleArgs{SourceSecurityGroupId: sg.ID()}); err != nil {
 			return nil, err
 		}
-		// A leaving node's peer removal, and the rolling step's health
-		// checks of JetStream, speak the client protocol to other members:
-		// the inner policy drops it unless a rule allows it, whatever
-		// AllowedClientCIDRs say.
+		// A leaving node's peer removal speaks the client protocol to the
+		// other members: the inner policy drops it unless a rule allows it,
+		// whatever AllowedClientCIDRs say.
 		if _, err := rule("client-members", clientPort, "NATS clients between members of this group",
 			ecs.SecurityGroupRuleArgs{SourceSecurityGroupId: sg.ID()}); err != nil {
 			return nil, err
