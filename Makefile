@@ -4,7 +4,9 @@
 
 GO        ?= go
 GOFLAGS   ?=
-TEST_TIMEOUT ?= 10m
+# Per package: on a cold machine natsbin's tests build nats-server for
+# linux/amd64 and linux/arm64 from source while the other packages compile.
+TEST_TIMEOUT ?= 20m
 FUZZTIME  ?= 10s
 # Fuzzing runs on Go 1.27, fetched through the module proxy: Go 1.26's
 # coordinator can fail a target at the end of a -fuzztime with "context
