@@ -40,7 +40,7 @@ func FuzzValidateThenRender(f *testing.F) {
 		found := false
 		for _, u := range o.Users {
 			if u.Username == user {
-				found = u.Account != nil && u.Account.Name == account
+				found = u.Account == account
 			}
 		}
 		if !found {

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -55,9 +55,10 @@ func keyMaterial(key string) string {
 	return strings.Join(lines[1:len(lines)-1], "\n")
 }
 
-// loadWithFiles loads a rendered config in nats-server's parser, with the
-// node's TLS paths pointed at the payload's files written to a temp dir.
-func loadWithFiles(t *testing.T, f provision.NodeFiles) *server.Options {
+// writeNodeFiles writes a node's rendered config into a temp dir, with its
+// TLS paths pointed at the payload's files written next to it, and returns
+// the config's path.
+func writeNodeFiles(t *testing.T, f provision.NodeFiles) string {
 	t.Helper()
 	dir := t.TempDir()
 	conf := f.Config
@@ -75,9 +76,16 @@ func loadWithFiles(t *testing.T, f provision.NodeFiles) *server.Options {
 	if f.Routes != "" {
 		os.WriteFile(filepath.Join(dir, natsconf.RoutesFile), []byte(f.Routes), 0o600)
 	}
-	o, err := server.ProcessConfigFile(filepath.Join(dir, natsconf.ConfigFile))
+	return filepath.Join(dir, natsconf.ConfigFile)
+}
+
+// loadWithFiles loads a node's rendered config (see writeNodeFiles) with
+// nats-server's own parser.
+func loadWithFiles(t *testing.T, f provision.NodeFiles) *natsserver.Options {
+	t.Helper()
+	o, err := natsserver.Load(writeNodeFiles(t, f))
 	if err != nil {
-		t.Fatalf("nats-server rejects the config: %v\n%s", err, conf)
+		t.Fatalf("nats-server rejects the config: %v\n%s", err, f.Config)
 	}
 	return o
 }
@@ -103,9 +111,9 @@ func TestServersTLS(t *testing.T) {
 			}
 		}
 		o := loadWithFiles(t, f)
-		if o.TLSConfig == nil || o.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert || o.Cluster.TLSConfig == nil ||
-			o.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert || o.HTTPSPort != 8222 || o.HTTPPort != 0 {
-			t.Errorf("%s: client TLS %v, route TLS %v, https %d http %d", host, o.TLSConfig, o.Cluster.TLSConfig, o.HTTPSPort, o.HTTPPort)
+		if o.TLS == nil || o.TLS.ClientAuth != tls.RequireAndVerifyClientCert || o.Cluster.TLS == nil ||
+			o.Cluster.TLS.ClientAuth != tls.RequireAndVerifyClientCert || o.HTTPSPort != 8222 || o.HTTPPort != 0 {
+			t.Errorf("%s: client TLS %v, route TLS %v, https %d http %d", host, o.TLS, o.Cluster.TLS, o.HTTPSPort, o.HTTPPort)
 		}
 		if !strings.Contains(f.RestartSettings, `monitor_tls="true"`) {
 			t.Errorf("%s: switching to HTTPS monitoring does not restart", host)
@@ -169,7 +177,7 @@ func TestServersNKeyAndAnonymousUsers(t *testing.T) {
 	args.Accounts[0].Users = append(args.Accounts[0].Users, User{NKey: pub})
 	r := svMustDeploy(t, args)
 	o := loadWithFiles(t, r.payload(t, "n1"))
-	if len(o.Nkeys) != 1 || o.Nkeys[0].Nkey != pub || o.Nkeys[0].Account.Name != "APP" {
+	if len(o.Nkeys) != 1 || o.Nkeys[0].Nkey != pub || o.Nkeys[0].Account != "APP" {
 		t.Fatalf("NKEY user not in APP: %+v", o.Nkeys)
 	}
 	if o.NoAuthUser != "" {
@@ -181,7 +189,7 @@ func TestServersNKeyAndAnonymousUsers(t *testing.T) {
 	f := r.payload(t, "n1")
 	o = loadWithFiles(t, f)
 	anon := anonymousNKey(svStackSecret)
-	if o.NoAuthUser != anon || len(o.Nkeys) != 2 || o.Nkeys[1].Nkey != anon || o.Nkeys[1].Account.Name != "APP" {
+	if o.NoAuthUser != anon || len(o.Nkeys) != 2 || o.Nkeys[1].Nkey != anon || o.Nkeys[1].Account != "APP" {
 		t.Fatalf("no_auth_user %q, nkeys %+v with AllowAnonymous", o.NoAuthUser, o.Nkeys)
 	}
 	if anonymousNKey(svStackSecret) != anon || anonymousNKey("another-stack-secret") == anon {
@@ -199,7 +207,7 @@ func TestServersNKeyAndAnonymousUsers(t *testing.T) {
 
 // With AllowAnonymous a client without credentials gets in, into the first
 // account, and cannot reach the system account; without it, it is refused.
-// Real nats-server, in this process, from the config natsnest renders.
+// Real nats-server code, from the config natsnest renders.
 func TestAnonymousOptInOnARealServer(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		args := svArgs(t, 1)
@@ -208,17 +216,8 @@ func TestAnonymousOptInOnARealServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := loadWithFiles(t, files[0])
-		o.Host, o.Port, o.HTTPPort, o.StoreDir = "127.0.0.1", -1, 0, t.TempDir()
-		o.NoSigs, o.NoLog = true, true
-		srv, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Start()
-		if !srv.ReadyForConnections(10 * time.Second) {
-			t.Fatal("not ready")
-		}
+		loadWithFiles(t, files[0])
+		srv := natsserver.Start(t, writeNodeFiles(t, files[0]), natsserver.Overrides{Host: "127.0.0.1", Port: -1, NoMonitoring: true, StoreDir: t.TempDir()})
 		nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(0))
 		switch {
 		case !allow && err == nil:

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
@@ -371,7 +371,7 @@ func TestServersRenderedFiles(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, natsconf.ConfigFile), []byte(f.Config), 0o600)
 		os.WriteFile(filepath.Join(dir, natsconf.RoutesFile), []byte(f.Routes), 0o600)
-		o, err := server.ProcessConfigFile(filepath.Join(dir, natsconf.ConfigFile))
+		o, err := natsserver.Load(filepath.Join(dir, natsconf.ConfigFile))
 		if err != nil {
 			t.Fatalf("n%d: nats-server rejects the config: %v\n%s", i, err, f.Config)
 		}

@@ -43,7 +43,7 @@ func FuzzRenderServerConfig(f *testing.F) {
 		}
 		found := false
 		for _, u := range o.Users {
-			if u.Username == user && u.Account != nil && u.Account.Name == "APP" {
+			if u.Username == user && u.Account == "APP" {
 				found = bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(password)) == nil
 			}
 		}

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -129,11 +130,9 @@ func TestRenderIsDeterministic(t *testing.T) {
 	}
 }
 
-// writeAndLoad writes a server's files as provisioning does and loads them
-// with nats-server's own configuration processing, which fails on unknown keys.
-func writeAndLoad(t *testing.T, f Files) *server.Options {
+// writeFiles writes a server's files into dir as provisioning does.
+func writeFiles(t *testing.T, dir string, f Files) {
 	t.Helper()
-	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(f.Config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +141,15 @@ func writeAndLoad(t *testing.T, f Files) *server.Options {
 			t.Fatal(err)
 		}
 	}
-	opts, err := server.ProcessConfigFile(filepath.Join(dir, ConfigFile))
+}
+
+// writeAndLoad writes a server's files and loads them with nats-server's
+// own configuration processing, which fails on unknown keys.
+func writeAndLoad(t *testing.T, f Files) *natsserver.Options {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, f)
+	opts, err := natsserver.Load(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		t.Fatalf("nats-server rejects the rendered config: %v\n%s", err, f.Config)
 	}
@@ -169,7 +176,7 @@ func TestRenderedConfigsLoadInNATSServer(t *testing.T) {
 			}
 			o := writeAndLoad(t, f)
 			checkLoaded(t, tc.name, s, o)
-			if (o.TLSConfig != nil) != (s.TLS != nil) || (s.Cluster != nil && (o.Cluster.TLSConfig != nil) != (s.Cluster.TLS != nil)) {
+			if (o.TLS != nil) != (s.TLS != nil) || (s.Cluster != nil && (o.Cluster.TLS != nil) != (s.Cluster.TLS != nil)) {
 				t.Errorf("%s/%s: TLS not loaded as rendered", tc.name, s.Name)
 			}
 		}
@@ -177,7 +184,7 @@ func TestRenderedConfigsLoadInNATSServer(t *testing.T) {
 }
 
 // checkLoaded compares what nats-server read with what the model asked for.
-func checkLoaded(t *testing.T, name string, s Server, o *server.Options) {
+func checkLoaded(t *testing.T, name string, s Server, o *natsserver.Options) {
 	t.Helper()
 	fail := func(field string, got, want any) {
 		t.Errorf("%s/%s: %s = %v, want %v", name, s.Name, field, got, want)
@@ -230,7 +237,7 @@ func checkLoaded(t *testing.T, name string, s Server, o *server.Options) {
 		fail("users", len(o.Users), len(want))
 	}
 	for _, u := range o.Users {
-		if u.Account == nil || u.Account.Name != wantAcc[u.Username] {
+		if u.Account != wantAcc[u.Username] {
 			fail("account of "+u.Username, u.Account, wantAcc[u.Username])
 		}
 		if bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(want[u.Username])) != nil {
@@ -241,7 +248,7 @@ func checkLoaded(t *testing.T, name string, s Server, o *server.Options) {
 		if a.JetStream {
 			found := false
 			for _, oa := range o.Accounts {
-				if oa.Name == a.Name {
+				if oa == a.Name {
 					found = true
 				}
 			}
@@ -270,8 +277,7 @@ func checkLoaded(t *testing.T, name string, s Server, o *server.Options) {
 		if i >= len(c.Routes) {
 			break
 		}
-		pw, _ := r.User.Password()
-		if r.Scheme != "nats-route" || r.Host != hostPort(c.Routes[i].Host, c.Routes[i].Port) || r.User.Username() != c.User || pw != c.Password {
+		if r.Scheme != "nats-route" || r.Host != hostPort(c.Routes[i].Host, c.Routes[i].Port) || r.User != c.User || r.Password != c.Password {
 			fail(fmt.Sprintf("routes[%d]", i), r, c.Routes[i])
 		}
 	}

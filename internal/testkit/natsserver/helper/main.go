@@ -1,0 +1,161 @@
+// Command helper is the real nats-server for the root module's tests (see
+// package natsserver): it lives in a module of its own so that nats-server
+// never enters the module graph of a program that imports natsnest.
+//
+//	helper serve          answer {"Load": path} lines with what
+//	                      server.ProcessConfigFile read
+//	helper run [flags] F  run a server from F; print {"ClientURL"} once it
+//	                      accepts connections, answer {"Routes": true}
+//	                      lines, shut down when stdin closes
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: helper serve | helper run [-host H] [-port P] [-no-monitoring] [-store DIR] FILE")
+		os.Exit(2)
+	}
+	out := json.NewEncoder(os.Stdout)
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 64<<20)
+	switch os.Args[1] {
+	case "serve":
+		for in.Scan() {
+			var req natsserver.Request
+			var resp natsserver.Response
+			if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+				resp.Error = err.Error()
+			} else if o, err := server.ProcessConfigFile(req.Load); err != nil {
+				resp.Error = err.Error()
+			} else {
+				resp.Options = project(o)
+			}
+			out.Encode(resp)
+		}
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ExitOnError)
+		host := fs.String("host", "", "client listen host")
+		port := fs.Int("port", 0, "client port (-1: any free port)")
+		noMon := fs.Bool("no-monitoring", false, "no monitoring port")
+		store := fs.String("store", "", "JetStream store directory")
+		fs.Parse(os.Args[2:])
+		srv, err := run(fs.Arg(0), *host, *port, *noMon, *store)
+		if err != nil {
+			out.Encode(natsserver.Response{Error: err.Error()})
+			os.Exit(1)
+		}
+		out.Encode(natsserver.Response{ClientURL: srv.ClientURL()})
+		for in.Scan() {
+			out.Encode(natsserver.Response{Routes: srv.NumRoutes()})
+		}
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	default:
+		fmt.Fprintf(os.Stderr, "helper: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func run(file, host string, port int, noMon bool, store string) (*server.Server, error) {
+	o, err := server.ProcessConfigFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if host != "" {
+		o.Host = host
+	}
+	if port != 0 {
+		o.Port = port
+	}
+	if noMon {
+		o.HTTPPort, o.HTTPSPort = 0, 0
+	}
+	if store != "" {
+		o.StoreDir = store
+	}
+	o.NoSigs, o.NoLog = true, true
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("%s: not ready for connections after 10s", o.ServerName)
+	}
+	return srv, nil
+}
+
+// project copies what the tests compare out of server.Options.
+func project(o *server.Options) *natsserver.Options {
+	p := &natsserver.Options{
+		ServerName:          o.ServerName,
+		Host:                o.Host,
+		Port:                o.Port,
+		HTTPPort:            o.HTTPPort,
+		HTTPSPort:           o.HTTPSPort,
+		LameDuckDuration:    o.LameDuckDuration,
+		LameDuckGracePeriod: o.LameDuckGracePeriod,
+		Tags:                o.Tags,
+		SystemAccount:       o.SystemAccount,
+		NoAuthUser:          o.NoAuthUser,
+		JetStream:           o.JetStream,
+		StoreDir:            o.StoreDir,
+		JetStreamMaxStore:   o.JetStreamMaxStore,
+		JetStreamMaxMemory:  o.JetStreamMaxMemory,
+		SyncAlways:          o.SyncAlways,
+		SyncInterval:        o.SyncInterval,
+		Cluster: natsserver.Cluster{
+			Name:        o.Cluster.Name,
+			Host:        o.Cluster.Host,
+			Port:        o.Cluster.Port,
+			NoAdvertise: o.Cluster.NoAdvertise,
+			Username:    o.Cluster.Username,
+			Password:    o.Cluster.Password,
+		},
+	}
+	if o.TLSConfig != nil {
+		p.TLS = &natsserver.TLS{ClientAuth: o.TLSConfig.ClientAuth}
+	}
+	if o.Cluster.TLSConfig != nil {
+		p.Cluster.TLS = &natsserver.TLS{ClientAuth: o.Cluster.TLSConfig.ClientAuth}
+	}
+	for _, u := range o.Users {
+		pu := natsserver.User{Username: u.Username, Password: u.Password}
+		if u.Account != nil {
+			pu.Account = u.Account.Name
+		}
+		p.Users = append(p.Users, pu)
+	}
+	for _, u := range o.Nkeys {
+		pu := natsserver.NkeyUser{Nkey: u.Nkey}
+		if u.Account != nil {
+			pu.Account = u.Account.Name
+		}
+		p.Nkeys = append(p.Nkeys, pu)
+	}
+	for _, a := range o.Accounts {
+		p.Accounts = append(p.Accounts, a.Name)
+	}
+	for _, r := range o.Routes {
+		pr := natsserver.Route{Scheme: r.Scheme, Host: r.Host}
+		if r.User != nil {
+			pr.User = r.User.Username()
+			pr.Password, _ = r.User.Password()
+		}
+		p.Routes = append(p.Routes, pr)
+	}
+	return p
+}
