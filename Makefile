@@ -14,9 +14,11 @@ FUZZTIME  ?= 10s
 # (golang/go#75804, fixed in 1.27).
 FUZZ_GOTOOLCHAIN ?= go1.27.4
 export NATSNEST_CACHE ?= $(CURDIR)/.cache
-# Every module of the repository: the root, and the examples that are
-# modules of their own, as a user's program is (`go test ./...` at the root
-# does not enter them).
+# Every module of the repository (`go test ./...` at the root does not enter
+# nested modules): the root is the library users import; the benchmarks,
+# the machine tier, the nats-server test helper, the `nats` CLI (tools/) and
+# an example are modules of their own, so that a program importing natsnest
+# inherits none of their requirements (README, "Lean dependencies").
 MODULES   := . $(patsubst %/go.mod,%,$(filter %/go.mod,$(shell git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path './.cache/*')))
 
 .PHONY: all demo test fuzz lint tidy tools fmt-check vet e2e bench
@@ -75,6 +77,8 @@ e2e:
 
 ## bench: measure deploy critical path, JetStream throughput by durability,
 ## failover and what a newcomer waits for; writes BENCHMARKS.md and
-## bench/throughput.png (under 15 minutes; BENCH_FLAGS=-only throughput etc.).
+## bench/throughput.png (under 15 minutes; BENCH_FLAGS='-only throughput' etc.).
+## bench/ is a module of its own, run from the repository's root.
 bench:
-	GO=$(GO) $(GO) run ./bench $(BENCH_FLAGS)
+	$(GO) -C bench build -o $(NATSNEST_CACHE)/bin/bench .
+	GO=$(GO) $(NATSNEST_CACHE)/bin/bench $(BENCH_FLAGS)

@@ -273,7 +273,7 @@ func TestArchitectureCheckFails(t *testing.T) {
 		// An example imports internal/.
 		{ImportPath: m + "examples/embed", Dir: "examples/embed", GoFiles: []string{"main.go"}, Imports: []string{m + "natsnest", m + "internal/natsconf"}},
 		// A package of no part.
-		{ImportPath: m + "tools/gen", Dir: "tools/gen", GoFiles: []string{"gen.go"}},
+		{ImportPath: m + "scratch/gen", Dir: "scratch/gen", GoFiles: []string{"gen.go"}},
 		// A demo importing the program: no arrow drawn.
 		{ImportPath: m + "cmd/quickstart", Dir: "cmd/quickstart", GoFiles: []string{"main.go"}, Imports: []string{m + "internal/program"}, Deps: []string{m + "internal/program"}},
 	}
@@ -283,7 +283,7 @@ func TestArchitectureCheckFails(t *testing.T) {
 		m + "internal/natsconf (Core) imports " + m + "natsnest (API): never",
 		m + "internal/program (Program) depends, through other packages, on " + m + "internal/testkit/testpki (Fixtures): never",
 		m + "examples/embed imports " + m + "internal/natsconf: examples use the public API only",
-		m + "tools/gen (tools/gen/) belongs to no part",
+		m + "scratch/gen (scratch/gen/) belongs to no part",
 		m + "cmd/quickstart (Demos) imports " + m + "internal/program (Program): no arrow Demos → Program",
 	} {
 		if !strings.Contains(got, want) {

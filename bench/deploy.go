@@ -375,7 +375,7 @@ func deployRuns(d *DeployResult, nodes int) (runs []DeployRun, byRound []float64
 
 func renderDeploy(w writer, d *DeployResult) {
 	if d == nil {
-		w("## 1. Deploy critical path\n\nNot measured yet: `go run ./bench -only deploy`.\n\n")
+		w("## 1. Deploy critical path\n\nNot measured yet: `make bench BENCH_FLAGS=-only=deploy`.\n\n")
 		return
 	}
 	partHeader(w, d.Part, "1. Deploy critical path")

@@ -97,7 +97,7 @@ func (e *env) part(name string, runs int) Part {
 	if name == "throughput" || name == "failover" {
 		m.Store = e.storeFS
 	}
-	return Part{Name: name, Date: time.Now().UTC(), Runs: runs, Machine: m, Reproduce: "go run ./bench -only " + name}
+	return Part{Name: name, Date: time.Now().UTC(), Runs: runs, Machine: m, Reproduce: "make bench BENCH_FLAGS=-only=" + name}
 }
 
 func main() {
@@ -230,7 +230,7 @@ func run(ctx context.Context, only string, runs int, out, chart, resultsPath, di
 				if res.ColdBuild != nil {
 					msg += "; BENCHMARKS.md keeps the result of " + res.ColdBuild.Date.Format("2006-01-02 15:04 MST")
 				}
-				logf("bench: skipping part coldbuild: %s of the %s budget (-budget) left, a cold build takes up to %s here; %s. Measure it alone: go run ./bench -only coldbuild",
+				logf("bench: skipping part coldbuild: %s of the %s budget (-budget) left, a cold build takes up to %s here; %s. Measure it alone: make bench BENCH_FLAGS=-only=coldbuild",
 					fmtDur(left.Round(time.Second)), fmtDur(e.budget), fmtDur(coldBuildAllowance), msg)
 				skipped = append(skipped, "coldbuild")
 				continue

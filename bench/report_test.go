@@ -12,7 +12,7 @@ func sampleResults() *Results {
 	date := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	m := Machine{CPUs: 2, CPUModel: "Test CPU", MemoryGiB: "23.5", Kernel: "6.1.0", GoVersion: "go1.26.8", NATSServer: "v2.15.2", Store: "ext4 (test)", LoadAvg: "1.00 1.00 1.00"}
 	part := func(name string) Part {
-		return Part{Name: name, Date: date, Runs: 2, Elapsed: time.Minute, Machine: m, Reproduce: "go run ./bench -only " + name}
+		return Part{Name: name, Date: date, Runs: 2, Elapsed: time.Minute, Machine: m, Reproduce: "make bench BENCH_FLAGS=-only=" + name}
 	}
 	t := &ThroughputResult{
 		Part:    part("throughput"),
@@ -69,7 +69,7 @@ func TestRenderMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"## Machine", "| CPUs (`nproc`) | 2 (Test CPU) |", "| JetStream store | ext4 (test) |", "v2.15.2",
 		"## 1. Deploy critical path", "## 2. JetStream publish throughput and latency", "## 3. Failover and planned restart", "## 4. What a newcomer waits for",
-		"N = 2", "Reproduce: `go run ./bench -only throughput`", "Reproduce: `go run ./bench -only deploy`",
+		"N = 2", "Reproduce: `make bench BENCH_FLAGS=-only=throughput`", "Reproduce: `make bench BENCH_FLAGS=-only=deploy`",
 		"![throughput by config](bench/throughput.png)",
 		// natsnest ÷ seed is 2 in every round, always ÷ natsnest 0.1.
 		"| R1, 128 B | natsnest, default durability ÷ seed's nats.conf (default sync) | 2.00× (2.00–2.00) | 1.00× (1.00–1.00) | 1.00× (1.00–1.00) |",
@@ -82,7 +82,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"6.00 s [6.00 s, 6.00 s]",
 		"**11 nodes ÷ 3 nodes.** Longest chain", "**1.50×**", "misses the goal",
 		"`make demo` run 2 exited with status 2", "FAIL here",
-		"### 4a. The cold nats-server build", "| cold build | 2 min 10 s | 2 min 10 s (0) | empty GOCACHE |", "Reproduce: `go run ./bench -only coldbuild`",
+		"### 4a. The cold nats-server build", "| cold build | 2 min 10 s | 2 min 10 s (0) | empty GOCACHE |", "Reproduce: `make bench BENCH_FLAGS=-only=coldbuild`",
 		"(skipped for lack of budget: coldbuild)",
 	} {
 		if !strings.Contains(md, want) {
@@ -98,7 +98,7 @@ func TestRenderMarkdown(t *testing.T) {
 func TestRenderMarkdownWithoutResults(t *testing.T) {
 	md := renderMarkdown(&Results{}, "x.png")
 	for _, part := range allParts {
-		if !strings.Contains(md, "go run ./bench -only "+part) {
+		if !strings.Contains(md, "make bench BENCH_FLAGS=-only="+part) {
 			t.Errorf("no hint how to measure %s", part)
 		}
 	}

@@ -88,9 +88,9 @@ func printUsage(c *localcluster.Cluster, keepFiles bool) {
 	w("")
 	w("With the nats CLI (pinned in go.mod; use plain `nats` if you have it installed):")
 	w("")
-	w("  go tool nats context save local --server %s --user %s --password %s --select", urls, app.User, app.Password)
-	w("  go tool nats stream ls")
-	w("  go tool nats --server %s --user %s --password %s server ls", urls, admin.User, admin.Password)
+	w("  go tool -modfile=tools/go.mod nats context save local --server %s --user %s --password %s --select", urls, app.User, app.Password)
+	w("  go tool -modfile=tools/go.mod nats stream ls")
+	w("  go tool -modfile=tools/go.mod nats --server %s --user %s --password %s server ls", urls, admin.User, admin.Password)
 	w("")
 	if keepFiles {
 		w("Press Ctrl-C to stop the nodes (their files are kept).")
