@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -144,6 +146,7 @@ func main() {
 	run("go", "mod", "edit", "-require=github.com/natsnest/pulumi-natsnest@v0.0.0", "-replace=github.com/natsnest/pulumi-natsnest="+root)
 	run("go", "mod", "tidy")
 	written := snapshot(t, mod)
+	checkLean(t, root, run("go", "list", "-m", "all"), run("go", "list", "-deps", "-test", "./..."))
 
 	run("go", "vet", "./...")
 	run("go", "test", "-count=1", "./...")
@@ -171,4 +174,41 @@ func main() {
 			t.Errorf("%s --version: %s, %v", path, out, err)
 		}
 	}
+}
+
+// leanCount matches the README's report of a fresh consumer's module graph.
+var leanCount = regexp.MustCompile("`go list -m all`" + `\s+in\s+a\s+fresh\s+consumer's\s+module\s+lists\s+(\d+)\s+modules`)
+
+// checkLean holds a consumer's module graph (go list -m all) and the
+// packages it builds, tests included (go list -deps -test), to what the
+// library needs: none of the tools, test helpers or benchmarks of this
+// repository, and as many modules as the README says.
+func checkLean(t *testing.T, root, modules, packages string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(modules), "\n")
+	for _, l := range lines {
+		path, _, _ := strings.Cut(l, " ")
+		for _, never := range []string{"github.com/nats-io/natscli", "github.com/nats-io/nats-server/v2", "github.com/pulumi/pulumi/pkg/v3"} {
+			if path == never {
+				t.Errorf("the consumer's module graph holds %s (%s): a program that imports natsnest must not inherit it", never, l)
+			}
+		}
+	}
+	for _, p := range strings.Fields(packages) {
+		if strings.HasPrefix(p, "github.com/stretchr/testify") {
+			t.Errorf("the consumer builds %s", p)
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := leanCount.FindSubmatch(readme)
+	if m == nil {
+		t.Fatalf("the README does not report the consumer's module count (%q)", leanCount)
+	}
+	if want, _ := strconv.Atoi(string(m[1])); len(lines) != want {
+		t.Errorf("a fresh consumer's go list -m all lists %d modules; the README says %d: update it", len(lines), want)
+	}
+	t.Logf("a fresh consumer's module graph: %d modules (go list -m all)", len(lines))
 }
