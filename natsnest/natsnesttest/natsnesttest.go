@@ -14,7 +14,9 @@ package natsnesttest
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -32,6 +34,7 @@ const (
 	SecurityGroup     = "alicloud:ecs/securityGroup:SecurityGroup"
 	Command           = "command:remote:Command"
 	CopyToRemote      = "command:remote:CopyToRemote"
+	EIP               = "alicloud:ecs/eipAddress:EipAddress"
 )
 
 // DefaultImageID is the image the image lookup finds unless told otherwise.
@@ -81,20 +84,30 @@ type Mocks struct {
 func New() *Mocks { return &Mocks{} }
 
 // NewResource records the resource and gives it an ID and, for ECS
-// instances and EIPs, addresses: instance n gets 172.16.0.(10+n), EIP n
-// 47.0.0.n, in registration order.
+// instances and EIPs, addresses that do not depend on the order in which
+// the engine registers them: a Cluster's node n (an instance named
+// "…-n", its EIP "…-n-eip") gets 172.16.0.(10+n) and 47.0.0.n; any other
+// instance or EIP gets the next of 172.16.1.1, 172.16.1.2, … or 47.0.1.1, ….
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	state := args.Inputs.Copy()
 	switch args.TypeToken {
 	case Instance:
-		m.instances++
-		state["privateIp"] = resource.NewProperty(fmt.Sprintf("172.16.0.%d", 10+m.instances))
+		if n, ok := nodeNumber(args.Name); ok {
+			state["privateIp"] = resource.NewProperty(fmt.Sprintf("172.16.0.%d", 10+n))
+		} else {
+			m.instances++
+			state["privateIp"] = resource.NewProperty(fmt.Sprintf("172.16.1.%d", m.instances))
+		}
 		state["publicIp"] = resource.NewProperty("")
-	case "alicloud:ecs/eipAddress:EipAddress":
-		m.eips++
-		state["ipAddress"] = resource.NewProperty(fmt.Sprintf("47.0.0.%d", m.eips))
+	case EIP:
+		if n, ok := nodeNumber(args.Name); ok {
+			state["ipAddress"] = resource.NewProperty(fmt.Sprintf("47.0.0.%d", n))
+		} else {
+			m.eips++
+			state["ipAddress"] = resource.NewProperty(fmt.Sprintf("47.0.1.%d", m.eips))
+		}
 	case Command:
 		state["stdout"], state["stderr"] = resource.NewProperty(""), resource.NewProperty("")
 	}
@@ -104,6 +117,19 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	m.resources = append(m.resources, Resource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, State: state})
 	return id, state, nil
+}
+
+// nodeRE matches a Cluster node's instance ("…-nats-3") and EIP ("…-nats-3-eip").
+var nodeRE = regexp.MustCompile(`-nats-([1-9][0-9]?)(?:-eip)?$`)
+
+// nodeNumber is a Cluster node's number in a resource name.
+func nodeNumber(name string) (int, bool) {
+	m := nodeRE.FindStringSubmatch(name)
+	if m == nil {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n, true
 }
 
 // Call answers the lookups natsnest makes: ecs.getImages and getZones.
