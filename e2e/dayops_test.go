@@ -49,9 +49,9 @@ type opsConfig struct {
 
 func opsProgram(f *machines.Fleet, c opsConfig) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
-		users := []natsnest.User{{Name: appUser, Password: appPassword}}
+		users := []natsnest.User{{Name: appUser, Password: pulumi.String(appPassword)}}
 		if c.secondUser {
-			users = append(users, natsnest.User{Name: opsUser2, Password: opsUser2Pwd})
+			users = append(users, natsnest.User{Name: opsUser2, Password: pulumi.String(opsUser2Pwd)})
 		}
 		var hosts []natsnest.Host
 		for _, m := range f.Machines[:c.hosts] {
@@ -66,8 +66,8 @@ func opsProgram(f *machines.Fleet, c opsConfig) pulumi.RunFunc {
 		_, err := natsnest.NewServers(ctx, opsStack, &natsnest.ServersArgs{
 			ServerOptions: natsnest.ServerOptions{
 				NATSVersion:   c.version,
-				AdminPassword: adminPassword,
-				StackSecret:   opsSecret,
+				AdminPassword: pulumi.String(adminPassword),
+				StackSecret:   pulumi.String(opsSecret),
 				Accounts:      []natsnest.Account{{Users: users}},
 				MaxFileStore:  1 << 30,
 				Durability:    c.durability,

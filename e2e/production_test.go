@@ -65,9 +65,9 @@ func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, end
 	return func(ctx *pulumi.Context) error {
 		srv, err := natsnest.NewServers(ctx, "edge", &natsnest.ServersArgs{
 			ServerOptions: natsnest.ServerOptions{
-				AdminPassword: adminPassword,
-				StackSecret:   edgeSecret,
-				Accounts:      []natsnest.Account{{Users: []natsnest.User{{Name: appUser, Password: appPassword}}}},
+				AdminPassword: pulumi.String(adminPassword),
+				StackSecret:   pulumi.String(edgeSecret),
+				Accounts:      []natsnest.Account{{Users: []natsnest.User{{Name: appUser, Password: pulumi.String(appPassword)}}}},
 				MaxFileStore:  1 << 30,
 			},
 			Hosts: []natsnest.Host{{

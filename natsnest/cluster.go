@@ -68,7 +68,10 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	if args == nil {
 		return nil, fmt.Errorf("%w: ClusterArgs: must not be nil", ErrInvalidArgs)
 	}
-	a := args.withDefaults()
+	a, err := args.resolve(ctx.Context())
+	if err != nil {
+		return nil, err
+	}
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
@@ -296,7 +299,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	servers, err := newServers(ctx, name+"-servers", &ServersArgs{
 		ServerOptions: a.ServerOptions,
 		Hosts:         hosts,
-		SSH:           a.sshArgs(secret),
+		SSH:           a.sshArgs(),
 		Binary:        a.Binary,
 		NoAdvertise:   a.PublicAccess,
 	}, parent)
@@ -378,8 +381,8 @@ func (a ClusterArgs) instanceArgs(cluster, node, zone string, imageID pulumi.Str
 		// ends unless forced: destroy and scale-in need it.
 		args.ForceDelete = pulumi.Bool(true)
 	}
-	if a.InstancePassword != "" {
-		args.Password = secret(a.InstancePassword)
+	if isSet(a.InstancePassword) {
+		args.Password = a.pending.unknown(secret(plain(a.InstancePassword)).ToStringOutput())
 	}
 	if a.KeyPairName != "" {
 		args.KeyName = pulumi.String(a.KeyPairName)

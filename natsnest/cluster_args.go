@@ -1,6 +1,8 @@
 package natsnest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -8,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"golang.org/x/crypto/ssh"
 )
 
 // Charge types of ECS instances, as the ECS API names them.
@@ -169,15 +170,16 @@ type ClusterArgs struct {
 
 	// InstancePassword is root's password: 8 to 30 characters, at least three
 	// of upper case, lower case, digits and InstancePasswordSpecials, nothing
-	// else. Provisioning logs in with it unless SSHPrivateKey is set. Either
-	// it or KeyPairName with SSHPrivateKey is required.
-	InstancePassword string
+	// else, and not guessable (as User.Password). Provisioning logs in with
+	// it unless SSHPrivateKey is set. Either it or KeyPairName with
+	// SSHPrivateKey is required. A secret.
+	InstancePassword pulumi.StringInput
 	// KeyPairName is an existing ECS key pair installed for root. Requires
 	// SSHPrivateKey.
 	KeyPairName string
 	// SSHPrivateKey is the PEM private key of KeyPairName (unencrypted), used
-	// by provisioning. Requires KeyPairName.
-	SSHPrivateKey string
+	// by provisioning. Requires KeyPairName. A secret.
+	SSHPrivateKey pulumi.StringInput
 
 	// PublicAccess gives every node an EIP; clients then use publicEndpoint,
 	// servers stop advertising private addresses (no_advertise), and SSH goes
@@ -230,6 +232,9 @@ type ClusterArgs struct {
 	// Binary says how nats-server reaches the nodes. Its Arch defaults to the
 	// instance type's architecture. Defaults to an upload from the deploying machine.
 	Binary Binary
+
+	// pending are the secrets not known yet (a preview); set by resolve.
+	pending pending
 }
 
 // withDefaults returns a copy of a with every default applied; the one place
@@ -338,7 +343,26 @@ func (a *ClusterArgs) Validate() error {
 	if a == nil {
 		return fmt.Errorf("%w: ClusterArgs: must not be nil", ErrInvalidArgs)
 	}
-	return a.withDefaults().validate()
+	d, err := a.resolve(context.Background())
+	if err != nil {
+		return errors.Join(err, a.withDefaults().validate())
+	}
+	return d.validate()
+}
+
+// resolve is a with every default applied and every secret given as an
+// output awaited (secrets.go): those known become plain values, those not
+// known yet (a preview) are listed in pending.
+func (a ClusterArgs) resolve(ctx context.Context) (ClusterArgs, error) {
+	d := a.withDefaults()
+	refs := append(d.ServerOptions.secretRefs(),
+		secretRef{"InstancePassword", &d.InstancePassword}, secretRef{"SSHPrivateKey", &d.SSHPrivateKey})
+	if b := d.Bastion; b != nil {
+		refs = append(refs, secretRef{"Bastion.PrivateKey", &b.PrivateKey}, secretRef{"Bastion.Password", &b.Password})
+	}
+	unknown, err := awaitSecrets(ctx, refs)
+	d.pending = unknown
+	return d, err
 }
 
 var (
@@ -628,29 +652,26 @@ func (a ClusterArgs) validateReach(p *problems) {
 }
 
 func (a ClusterArgs) validateLogin(p *problems) {
-	if a.InstancePassword == "" && a.KeyPairName == "" {
+	if isEmpty(a.InstancePassword) && a.KeyPairName == "" {
 		p.add("InstancePassword", "an instance password or KeyPairName with SSHPrivateKey is required")
 	}
-	if a.InstancePassword != "" {
-		if err := checkInstancePassword(a.InstancePassword); err != "" {
+	if pw, ok := known(a.InstancePassword); ok && pw != "" {
+		if err := checkInstancePassword(pw); err != "" {
 			p.add("InstancePassword", "%s", err)
+		} else if why := guessable(pw); why != "" {
+			p.add("InstancePassword", "%s: guessable, and root's password on every node; generate one", why)
 		}
 	}
 	if a.KeyPairName != "" && !keyPairNameRE.MatchString(a.KeyPairName) {
 		p.add("KeyPairName", "%q is not a key pair name", a.KeyPairName)
 	}
 	switch {
-	case a.KeyPairName != "" && a.SSHPrivateKey == "":
+	case a.KeyPairName != "" && isEmpty(a.SSHPrivateKey):
 		p.add("SSHPrivateKey", "is required with KeyPairName: provisioning logs in with it")
-	case a.KeyPairName == "" && a.SSHPrivateKey != "":
+	case a.KeyPairName == "" && isSet(a.SSHPrivateKey):
 		p.add("KeyPairName", "is required with SSHPrivateKey: it installs the key on the instances")
 	}
-	if a.SSHPrivateKey != "" {
-		if _, err := ssh.ParseRawPrivateKey([]byte(a.SSHPrivateKey)); err != nil {
-			// The parser's error never contains the key.
-			p.add("SSHPrivateKey", "is not an unencrypted PEM private key: %v", err)
-		}
-	}
+	checkPrivateKey(p, "SSHPrivateKey", a.SSHPrivateKey)
 }
 
 // checkInstancePassword applies ECS's password rules; it returns what is
@@ -714,10 +735,15 @@ func (a ClusterArgs) serversArgsForValidation() *ServersArgs {
 			hosts[i].PublicAddress = pulumi.String(fmt.Sprintf("198.51.100.%d", i+1))
 		}
 	}
-	// As secrets, as NewCluster passes them: the key is parsed above, under
-	// its own field, and not a second time as SSH.PrivateKey.
-	ssh := a.sshArgs(secret)
-	if ssh.PrivateKey == nil && ssh.Password == nil {
+	// The key and password are checked above, under their own fields, and
+	// not a second time as SSH's.
+	ssh := a.sshArgs()
+	switch {
+	case ssh.PrivateKey != nil:
+		ssh.PrivateKey = checkedElsewhere()
+	case ssh.Password != nil:
+		ssh.Password = checkedElsewhere()
+	default:
 		ssh.Password = pulumi.String("placeholder") // the missing login is reported above, once
 	}
 	return &ServersArgs{
@@ -730,15 +756,22 @@ func (a ClusterArgs) serversArgsForValidation() *ServersArgs {
 }
 
 // sshArgs is how provisioning logs in: as root, with the key when there is
-// one, else with the instance password. wrap makes them secrets for real use.
-func (a ClusterArgs) sshArgs(wrap func(string) pulumi.StringInput) SSH {
+// one, else with the instance password (secrets either way: the
+// connection makes them so).
+func (a ClusterArgs) sshArgs() SSH {
 	s := SSH{User: "root", Bastion: a.Bastion}
-	if a.SSHPrivateKey != "" {
-		s.PrivateKey = wrap(a.SSHPrivateKey)
-	} else if a.InstancePassword != "" {
-		s.Password = wrap(a.InstancePassword)
+	if isSet(a.SSHPrivateKey) {
+		s.PrivateKey = a.SSHPrivateKey
+	} else if isSet(a.InstancePassword) {
+		s.Password = a.InstancePassword
 	}
 	return s
+}
+
+// checkedElsewhere stands for a secret that validation checks under
+// another field: a value never known, which the rules skip.
+func checkedElsewhere() pulumi.StringInput {
+	return pulumi.UnsafeUnknownOutput(nil).ApplyT(func(any) string { return "" }).(pulumi.StringOutput)
 }
 
 // secret wraps a plain string as a secret input.

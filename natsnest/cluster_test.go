@@ -30,12 +30,12 @@ const (
 func validClusterArgs() *ClusterArgs {
 	return &ClusterArgs{
 		ServerOptions: ServerOptions{
-			AdminPassword: testAdminPassword,
-			StackSecret:   testStackSecret,
-			Accounts:      []Account{{Users: []User{{Name: "app", Password: testAppPassword}}}},
+			AdminPassword: pulumi.String(testAdminPassword),
+			StackSecret:   pulumi.String(testStackSecret),
+			Accounts:      []Account{{Users: []User{{Name: "app", Password: pulumi.String(testAppPassword)}}}},
 		},
 		Zones:            []string{"cn-hangzhou-i"},
-		InstancePassword: testInstancePassword,
+		InstancePassword: pulumi.String(testInstancePassword),
 		PublicAccess:     true,
 		SSHCIDR:          testSSHCIDR,
 	}
@@ -300,9 +300,9 @@ func TestClusterSubscriptionAndKeyPair(t *testing.T) {
 	args.NodeCount = 1
 	args.ChargeType = ChargePrePaid
 	args.Period = 12
-	args.InstancePassword = ""
+	args.InstancePassword = pulumi.String("")
 	args.KeyPairName = "deploy-key"
-	args.SSHPrivateKey = testPrivateKey(t)
+	args.SSHPrivateKey = pulumi.String(testPrivateKey(t))
 	args.DeleteDataDisksOnDestroy = true
 	d := deploy(t, args)
 	inst := d.mocks.byName(t, "c-nats-1")
@@ -371,7 +371,7 @@ func TestClusterSecretsStaySecret(t *testing.T) {
 		t.Run(fmt.Sprintf("key=%v", withKey), func(t *testing.T) {
 			args := validClusterArgs()
 			if withKey {
-				args.KeyPairName, args.SSHPrivateKey = "deploy-key", key
+				args.KeyPairName, args.SSHPrivateKey = "deploy-key", pulumi.String(key)
 			}
 			d := deploy(t, args)
 			secrets := map[string]string{
@@ -876,9 +876,9 @@ func TestClusterInvalidArgsFailBeforeAnyRegistration(t *testing.T) {
 		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) {
 			args := validClusterArgs()
 			args.NodeCount = nodes
-			args.InstancePassword = "weakweakweak"             // one character class
-			args.AdminPassword = "tooShortAdmin1"              // below 22
-			args.AllowedClientCIDRs = []string{"10.0.0.300/8"} // malformed
+			args.InstancePassword = pulumi.String("weakweakweak") // one character class
+			args.AdminPassword = pulumi.String("tooShortAdmin1")  // below 22
+			args.AllowedClientCIDRs = []string{"10.0.0.300/8"}    // malformed
 			args.Durability = "sometimes"
 			err := args.Validate()
 			if err == nil {
@@ -892,7 +892,7 @@ func TestClusterInvalidArgsFailBeforeAnyRegistration(t *testing.T) {
 					t.Errorf("error does not name %s:\n%v", field, err)
 				}
 			}
-			for _, pw := range []string{args.InstancePassword, args.AdminPassword} {
+			for _, pw := range []string{unsecretInput(args.InstancePassword), unsecretInput(args.AdminPassword)} {
 				if strings.Contains(err.Error(), pw) {
 					t.Errorf("the error repeats a password: %v", err)
 				}
@@ -977,14 +977,16 @@ func TestClusterValidateRules(t *testing.T) {
 		}, "AutoRenewPeriod"},
 		{"auto renewal for 12 months", func(a *ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = ChargePrePaid, 12 }, ""},
 		{"store larger than disk", func(a *ClusterArgs) { a.MaxFileStore = 40 << 30 }, "MaxFileStore"},
-		{"no login", func(a *ClusterArgs) { a.InstancePassword = "" }, "InstancePassword"},
-		{"long password", func(a *ClusterArgs) { a.InstancePassword = "Aa1" + strings.Repeat("x", 28) }, "InstancePassword"},
-		{"password with space", func(a *ClusterArgs) { a.InstancePassword = "Abc 12345" }, "InstancePassword"},
-		{"password with underscore", func(a *ClusterArgs) { a.InstancePassword = "Abc_12345" }, "InstancePassword"},
-		{"key pair", func(a *ClusterArgs) { a.InstancePassword, a.KeyPairName, a.SSHPrivateKey = "", "k1", key }, ""},
-		{"key pair without key", func(a *ClusterArgs) { a.InstancePassword, a.KeyPairName = "", "k1" }, "SSHPrivateKey"},
-		{"key without key pair", func(a *ClusterArgs) { a.SSHPrivateKey = key }, "KeyPairName"},
-		{"garbage key", func(a *ClusterArgs) { a.KeyPairName, a.SSHPrivateKey = "k1", "not a key" }, "SSHPrivateKey"},
+		{"no login", func(a *ClusterArgs) { a.InstancePassword = nil }, "InstancePassword"},
+		{"long password", func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Aa1" + strings.Repeat("x", 28)) }, "InstancePassword"},
+		{"password with space", func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Abc 12345") }, "InstancePassword"},
+		{"password with underscore", func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Abc_12345") }, "InstancePassword"},
+		{"key pair", func(a *ClusterArgs) {
+			a.InstancePassword, a.KeyPairName, a.SSHPrivateKey = nil, "k1", pulumi.String(key)
+		}, ""},
+		{"key pair without key", func(a *ClusterArgs) { a.InstancePassword, a.KeyPairName = nil, "k1" }, "SSHPrivateKey"},
+		{"key without key pair", func(a *ClusterArgs) { a.SSHPrivateKey = pulumi.String(key) }, "KeyPairName"},
+		{"garbage key", func(a *ClusterArgs) { a.KeyPairName, a.SSHPrivateKey = "k1", pulumi.String("not a key") }, "SSHPrivateKey"},
 		{"public without SSH CIDR", func(a *ClusterArgs) { a.SSHCIDR = "" }, "SSHCIDR"},
 		{"public through bastion", func(a *ClusterArgs) {
 			inExistingVPC(a)
@@ -1102,7 +1104,7 @@ func TestClusterHelpers(t *testing.T) {
 // once, under the Cluster's field name.
 func TestClusterValidateReportsEachProblemOnce(t *testing.T) {
 	a := validClusterArgs()
-	a.InstancePassword = ""
+	a.InstancePassword = pulumi.String("")
 	a.NodeCount = 4
 	err := a.Validate()
 	if err == nil {
@@ -1118,8 +1120,14 @@ func TestClusterValidateReportsEachProblemOnce(t *testing.T) {
 		t.Errorf("want exactly two problems (InstancePassword, NodeCount):\n%v", msg)
 	}
 	a = validClusterArgs()
-	a.InstancePassword, a.KeyPairName, a.SSHPrivateKey = "", "k1", "not a key"
+	a.InstancePassword, a.KeyPairName, a.SSHPrivateKey = nil, "k1", pulumi.String("not a key")
 	if err := a.Validate(); err == nil || strings.Contains(err.Error(), "SSH.PrivateKey") || !strings.Contains(err.Error(), "SSHPrivateKey:") {
 		t.Errorf("a bad key once, as SSHPrivateKey: %v", err)
 	}
+}
+
+// unsecretInput is a plain input's value ("" for anything else).
+func unsecretInput(in pulumi.StringInput) string {
+	s, _ := in.(pulumi.String)
+	return string(s)
 }

@@ -3,6 +3,8 @@ package natsnest
 import (
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // FuzzValidateThenRender: whatever a user puts into the fields that reach
@@ -20,7 +22,7 @@ func FuzzValidateThenRender(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, user, password, account, cluster, tag string) {
 		a := svArgs(t, 3)
-		a.Accounts = []Account{{Name: account, Users: []User{{Name: user, Password: password}}}}
+		a.Accounts = []Account{{Name: account, Users: []User{{Name: user, Password: pulumi.String(password)}}}}
 		a.ClusterName = cluster
 		a.Tags = []string{tag}
 		if err := a.Validate(); err != nil {

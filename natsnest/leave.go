@@ -42,7 +42,7 @@ func leaveCommands(ctx *pulumi.Context, name string, parent pulumi.Resource, a S
 		private[i] = h.PrivateAddress
 	}
 	addrs := pulumi.All(private...).ApplyT(toStrings).(pulumi.StringArrayOutput)
-	stdin := pulumi.ToSecret(pulumi.String(provision.LeavePayload(natsconf.DefaultAdminUser, a.AdminPassword))).(pulumi.StringOutput)
+	stdin := a.pending.unknown(pulumi.ToSecret(pulumi.String(provision.LeavePayload(natsconf.DefaultAdminUser, plain(a.AdminPassword)))).(pulumi.StringOutput))
 	leaves := make([]*remote.Command, len(a.Hosts))
 	for i, h := range a.Hosts {
 		script := addrs.ApplyT(func(addrs []string) (string, error) {

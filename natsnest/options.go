@@ -14,6 +14,7 @@ import (
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // ErrInvalidArgs wraps every validation error of ClusterArgs and ServersArgs.
@@ -63,10 +64,13 @@ const (
 // User is an application user: Name with Password, or an NKEY.
 type User struct {
 	// Name and Password log in with a password: the name 1-64 letters,
-	// digits, '_', '.', '@' or '-', the password 12 to 72 characters. The
-	// nodes hold only its bcrypt hash.
+	// digits, '_', '.', '@' or '-', the password 12 to 72 characters and
+	// not guessable (not one character repeated, not a common password or
+	// a keyboard run, enough different characters). The nodes hold only
+	// its bcrypt hash. A secret: pulumi.String, cfg.RequireSecret, or
+	// another resource's output.
 	Name     string
-	Password string
+	Password pulumi.StringInput
 	// NKey is the public NKEY ("U…") of a user who signs in with the
 	// matching seed, which natsnest never sees (the seed stays with the
 	// client). Not with Name and Password.
@@ -90,12 +94,14 @@ type ServerOptions struct {
 	// ClusterName is the cluster block's name. Defaults to "C1".
 	ClusterName string
 	// AdminPassword is the password of user "admin" in the system account
-	// $SYS: 22 to 30 characters, as in Compute Nest's form. Required.
-	AdminPassword string
-	// StackSecret is a per-stack secret of at least 16 characters. bcrypt
-	// salts and the route password are derived from it, so identical inputs
-	// render identical configs. Required; keep it with `pulumi config set --secret`.
-	StackSecret string
+	// $SYS: 22 to 30 characters, as in Compute Nest's form, and not
+	// guessable (as User.Password). A secret. Required.
+	AdminPassword pulumi.StringInput
+	// StackSecret is a per-stack secret of at least 16 characters and
+	// MinStackSecretBits of entropy. bcrypt salts and the route password
+	// are derived from it, so identical inputs render identical configs. A
+	// secret. Required; keep it with `pulumi config set --secret`.
+	StackSecret pulumi.StringInput
 	// Accounts are the application accounts. At least one user is required.
 	Accounts []Account
 	// MaxFileStore caps JetStream's file store, in bytes. Cluster defaults it to
@@ -230,20 +236,19 @@ func (o ServerOptions) validate(p *problems) {
 	if !clusterNameRE.MatchString(o.ClusterName) {
 		p.add("ClusterName", "%q must be 1-64 letters, digits, '_' or '-'", o.ClusterName)
 	}
-	if n := utf8.RuneCountInString(o.AdminPassword); n < 22 || n > 30 {
-		p.add("AdminPassword", "must be 22 to 30 characters, got %d", n)
+	// Secrets given as outputs are checked once known (secrets.go).
+	if isEmpty(o.AdminPassword) {
+		p.add("AdminPassword", "is required: the password of the system account's admin user")
+	} else if pw, ok := known(o.AdminPassword); ok {
+		if n := utf8.RuneCountInString(pw); n < 22 || n > 30 {
+			p.add("AdminPassword", "must be 22 to 30 characters, got %d", n)
+		}
+		checkPassword(p, "AdminPassword", pw, "")
 	}
-	if hasControl(o.AdminPassword) {
-		p.add("AdminPassword", "must not contain control characters (a trailing newline, say)")
-	}
-	if hasControl(o.StackSecret) {
-		p.add("StackSecret", "must not contain control characters (a trailing newline, say)")
-	}
-	if looksLikeSeed(o.AdminPassword) {
-		p.add("AdminPassword", "looks like an NKEY seed or .creds (a private key), not a password")
-	}
-	if utf8.RuneCountInString(o.StackSecret) < 16 {
-		p.add("StackSecret", "must be at least 16 characters (it derives bcrypt salts and the route password)")
+	if isEmpty(o.StackSecret) {
+		p.add("StackSecret", "is required: it derives bcrypt salts and the route password")
+	} else if s, ok := known(o.StackSecret); ok {
+		checkStackSecret(p, s)
 	}
 	users, accounts := map[string]bool{natsconf.DefaultAdminUser: true}, map[string]bool{}
 	nkeyUsers := map[string]bool{}
@@ -262,7 +267,7 @@ func (o ServerOptions) validate(p *problems) {
 			nUsers++
 			uf := fmt.Sprintf("%s.Users[%d]", f, j)
 			if u.NKey != "" {
-				if u.Name != "" || u.Password != "" {
+				if u.Name != "" || isSet(u.Password) {
 					p.add(uf, "an NKEY user has neither Name nor Password: set NKey, or Name and Password")
 				}
 				validateUserNKey(p, uf+".NKey", u.NKey)
@@ -280,16 +285,15 @@ func (o ServerOptions) validate(p *problems) {
 				p.add(uf+".Name", "user %q is defined twice (or is the reserved admin user)", u.Name)
 			}
 			users[u.Name] = true
-			if n := utf8.RuneCountInString(u.Password); n < 12 || n > 72 {
-				p.add(uf+".Password", "must be 12 to 72 characters, got %d", n)
-			} else if len(u.Password) > 72 {
-				p.add(uf+".Password", "is %d bytes in UTF-8: bcrypt uses only the first 72", len(u.Password))
-			}
-			if hasControl(u.Password) {
-				p.add(uf+".Password", "must not contain control characters (a trailing newline, say)")
-			}
-			if looksLikeSeed(u.Password) {
-				p.add(uf+".Password", "looks like an NKEY seed or .creds (a private key), not a password: for NKEY users set NKey to the public key")
+			if isEmpty(u.Password) {
+				p.add(uf+".Password", "is required for a user with a Name (or set NKey for an NKEY user)")
+			} else if pw, ok := known(u.Password); ok {
+				if n := utf8.RuneCountInString(pw); n < 12 || n > 72 {
+					p.add(uf+".Password", "must be 12 to 72 characters, got %d", n)
+				} else if len(pw) > 72 {
+					p.add(uf+".Password", "is %d bytes in UTF-8: bcrypt uses only the first 72", len(pw))
+				}
+				checkPassword(p, uf+".Password", pw, ": for NKEY users set NKey to the public key")
 			}
 		}
 	}

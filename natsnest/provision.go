@@ -56,7 +56,7 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 		}
 		files[i] = provision.NodeFiles{Config: f.Config, Routes: f.Routes, Unit: unit, RestartSettings: provision.RestartSettings(s)}
 		if t := a.TLS; t != nil {
-			files[i].TLSCert, files[i].TLSKey, files[i].TLSCA = t.Cert, t.Key, t.CA
+			files[i].TLSCert, files[i].TLSKey, files[i].TLSCA = t.Cert, plain(t.Key), t.CA
 		}
 	}
 	return files, nil
@@ -210,7 +210,7 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 		payload := files.Index(pulumi.Int(i))
 		config, err := command(provision.StepConfig, &remote.CommandArgs{
 			Create:   run(scripts[provision.StepConfig]),
-			Stdin:    pulumi.ToSecret(payload).(pulumi.StringOutput),
+			Stdin:    a.pending.unknown(pulumi.ToSecret(payload).(pulumi.StringOutput)),
 			Triggers: triggers(),
 		}, base, binary)
 		if err != nil {
@@ -242,7 +242,7 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 			serviceDeps = append(serviceDeps, services[i-1])
 		}
 		services[i], err = command(provision.StepService, &remote.CommandArgs{
-			Update:   roll,
+			Update:   a.pending.unknown(roll),
 			Triggers: triggers(),
 		}, serviceDeps...)
 		if err != nil {
@@ -316,7 +316,7 @@ func natsContextJSON(description, url string, u User) (string, error) {
 		URL         string `json:"url"`
 		User        string `json:"user"`
 		Password    string `json:"password"`
-	}{description, url, u.Name, u.Password}, "", "  ")
+	}{description, url, u.Name, plain(u.Password)}, "", "  ")
 	return string(b), err
 }
 

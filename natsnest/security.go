@@ -36,8 +36,9 @@ type TLSArgs struct {
 	// node's private address and allow client authentication, as each node
 	// dials the others' routes with it. Required.
 	Cert string
-	// Key is Cert's private key (PEM, unencrypted). Required.
-	Key string
+	// Key is Cert's private key (PEM, unencrypted). A secret: pulumi.String,
+	// cfg.RequireSecret, or another resource's output. Required.
+	Key pulumi.StringInput
 	// VerifyClients requires every client to present a certificate issued
 	// by CA (mutual TLS), in addition to its user's credentials.
 	// Defaults to false.
@@ -118,12 +119,16 @@ func validateTLS(p *problems, t *TLSArgs) {
 			p.add("TLS.CA", "is required with Routes: nodes verify each other's certificates against it")
 		}
 	}
-	if strings.TrimSpace(t.Key) == "" {
+	key, keyKnown := known(t.Key)
+	switch {
+	case isEmpty(t.Key) || (keyKnown && strings.TrimSpace(key) == ""):
 		p.add("TLS.Key", "is required: the PEM private key of TLS.Cert")
-	} else if strings.Contains(t.Key, "ENCRYPTED") {
+	case !keyKnown:
+		// An output: checked once known (secrets.go).
+	case strings.Contains(key, "ENCRYPTED"):
 		p.add("TLS.Key", "is encrypted: nats-server needs it unencrypted")
-	} else if len(certs) > 0 {
-		if _, err := tls.X509KeyPair([]byte(t.Cert), []byte(t.Key)); err != nil {
+	case len(certs) > 0:
+		if _, err := tls.X509KeyPair([]byte(t.Cert), []byte(key)); err != nil {
 			// The error names what failed, never the key.
 			p.add("TLS.Key", "does not go with TLS.Cert: %v", err)
 		}

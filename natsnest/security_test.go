@@ -45,7 +45,7 @@ func (p *pemPKI) issue(t testing.TB, s certSpec) (cert, key string) {
 }
 
 func (p *pemPKI) tls() *TLSArgs {
-	return &TLSArgs{CA: p.CA, Cert: p.Cert, Key: p.Key, VerifyClients: true, Routes: true, Monitoring: true}
+	return &TLSArgs{CA: p.CA, Cert: p.Cert, Key: pulumi.String(p.Key), VerifyClients: true, Routes: true, Monitoring: true}
 }
 
 // keyMaterial is the base64 body of a PEM key: what must never appear
@@ -199,7 +199,7 @@ func TestServersNKeyAndAnonymousUsers(t *testing.T) {
 		t.Error("turning anonymous access on does not restart (nats-server does not reload no_auth_user)")
 	}
 	// The first user with a password is the context's, not the NKEY user.
-	args.Accounts[0].Users = []User{{NKey: pub}, {Name: "app", Password: svAppPassword}}
+	args.Accounts[0].Users = []User{{NKey: pub}, {Name: "app", Password: pulumi.String(svAppPassword)}}
 	if u := firstUser(args.withDefaults().ServerOptions); u.Name != "app" {
 		t.Errorf("natsContext user %+v", u)
 	}
@@ -284,21 +284,21 @@ func TestValidateTLSMaterial(t *testing.T) {
 		want []string // "" entries: valid
 	}{
 		{"valid", *pki.tls(), nil},
-		{"client TLS with a public CA's certificate", TLSArgs{Cert: pki.Cert, Key: pki.Key}, nil},
+		{"client TLS with a public CA's certificate", TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key)}, nil},
 		{"nothing", TLSArgs{}, []string{"TLS.Cert: is required", "TLS.Key: is required"}},
-		{"not PEM", TLSArgs{Cert: "hello", Key: pki.Key}, []string{"TLS.Cert: holds text that is not PEM"}},
-		{"key in the cert field", TLSArgs{Cert: pki.Key, Key: pki.Key}, []string{`TLS.Cert: PEM block 1 is a "PRIVATE KEY"`}},
-		{"garbage certificate", TLSArgs{Cert: testpki.PEM("CERTIFICATE", []byte("junk")), Key: pki.Key}, []string{"TLS.Cert: PEM block 1 does not parse"}},
-		{"key of another certificate", TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: other.Key}, []string{"TLS.Key: does not go with TLS.Cert"}},
-		{"encrypted key", TLSArgs{Cert: pki.Cert, Key: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"}, []string{"TLS.Key: is encrypted"}},
-		{"other CA", TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pki.Key}, []string{"TLS.Cert: does not verify against TLS.CA"}},
-		{"CA is a leaf", TLSArgs{CA: other.Cert, Cert: pki.Cert, Key: pki.Key}, []string{"TLS.CA: certificate", "is not a CA"}},
-		{"expired", TLSArgs{CA: pki.CA, Cert: expired, Key: expiredKey}, []string{"TLS.Cert: expired on"}},
-		{"not yet valid", TLSArgs{CA: pki.CA, Cert: future, Key: futureKey}, []string{"TLS.Cert: is not valid before"}},
-		{"verify without CA", TLSArgs{Cert: pki.Cert, Key: pki.Key, VerifyClients: true}, []string{"TLS.CA: is required with VerifyClients"}},
-		{"routes without CA", TLSArgs{Cert: pki.Cert, Key: pki.Key, Routes: true}, []string{"TLS.CA: is required with Routes"}},
-		{"routes with a server-only certificate", TLSArgs{CA: pki.CA, Cert: serverOnly, Key: serverOnlyKey, Routes: true}, []string{"for client authentication (nodes dial routes with it)"}},
-		{"everything at once", TLSArgs{CA: "x", Cert: expired, Key: other.Key, Routes: true}, []string{"TLS.CA: holds text", "TLS.Cert: expired", "TLS.Key: does not go with"}},
+		{"not PEM", TLSArgs{Cert: "hello", Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: holds text that is not PEM"}},
+		{"key in the cert field", TLSArgs{Cert: pki.Key, Key: pulumi.String(pki.Key)}, []string{`TLS.Cert: PEM block 1 is a "PRIVATE KEY"`}},
+		{"garbage certificate", TLSArgs{Cert: testpki.PEM("CERTIFICATE", []byte("junk")), Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: PEM block 1 does not parse"}},
+		{"key of another certificate", TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: pulumi.String(other.Key)}, []string{"TLS.Key: does not go with TLS.Cert"}},
+		{"encrypted key", TLSArgs{Cert: pki.Cert, Key: pulumi.String("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n")}, []string{"TLS.Key: is encrypted"}},
+		{"other CA", TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: does not verify against TLS.CA"}},
+		{"CA is a leaf", TLSArgs{CA: other.Cert, Cert: pki.Cert, Key: pulumi.String(pki.Key)}, []string{"TLS.CA: certificate", "is not a CA"}},
+		{"expired", TLSArgs{CA: pki.CA, Cert: expired, Key: pulumi.String(expiredKey)}, []string{"TLS.Cert: expired on"}},
+		{"not yet valid", TLSArgs{CA: pki.CA, Cert: future, Key: pulumi.String(futureKey)}, []string{"TLS.Cert: is not valid before"}},
+		{"verify without CA", TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), VerifyClients: true}, []string{"TLS.CA: is required with VerifyClients"}},
+		{"routes without CA", TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), Routes: true}, []string{"TLS.CA: is required with Routes"}},
+		{"routes with a server-only certificate", TLSArgs{CA: pki.CA, Cert: serverOnly, Key: pulumi.String(serverOnlyKey), Routes: true}, []string{"for client authentication (nodes dial routes with it)"}},
+		{"everything at once", TLSArgs{CA: "x", Cert: expired, Key: pulumi.String(other.Key), Routes: true}, []string{"TLS.CA: holds text", "TLS.Cert: expired", "TLS.Key: does not go with"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var p problems

@@ -137,6 +137,9 @@ type ServersArgs struct {
 	// NoAdvertise stops servers from advertising other servers' addresses to
 	// clients; set it when clients connect through public addresses.
 	NoAdvertise bool
+
+	// pending are the secrets not known yet (a preview); set by resolve.
+	pending pending
 }
 
 // Servers is NATS provisioned onto a set of hosts.
@@ -205,6 +208,17 @@ func (a ServersArgs) withDefaults() ServersArgs {
 	return a
 }
 
+// resolve is a with every default applied and every secret given as an
+// output awaited (secrets.go): those known become plain values, those not
+// known yet (a preview) are listed in pending.
+func (a ServersArgs) resolve(ctx context.Context) (ServersArgs, error) {
+	d := a.withDefaults()
+	refs := append(d.ServerOptions.secretRefs(), d.SSH.secretRefs("SSH")...)
+	unknown, err := awaitSecrets(ctx, refs)
+	d.pending = unknown
+	return d, err
+}
+
 // isEmpty reports a missing input: nil, or a plain empty string.
 func isEmpty(in pulumi.Input) bool {
 	if in == nil {
@@ -228,7 +242,11 @@ func (a *ServersArgs) Validate() error {
 		p.add("ServersArgs", "must not be nil")
 		return p.err()
 	}
-	d := a.withDefaults()
+	d, err := a.resolve(context.Background())
+	if err != nil {
+		p = append(p, err)
+		d = a.withDefaults()
+	}
 	d.ServerOptions.validate(&p)
 	if d.MaxFileStore <= 0 {
 		p.add("MaxFileStore", "is required for Servers and must be positive: set it below the data disk's size")
@@ -383,10 +401,16 @@ var underMocks = (*pulumi.Context).RunningWithMocks
 // docs/operations.md). The arguments are validated before anything is
 // registered.
 func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pulumi.ResourceOption) (*Servers, error) {
-	if err := args.Validate(); err != nil {
+	if args == nil {
+		return nil, args.Validate()
+	}
+	a, err := args.resolve(ctx.Context())
+	if err != nil {
 		return nil, err
 	}
-	a := args.withDefaults()
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
 	bin, err := resolveBinary(ctx, a)
 	if err != nil {
 		return nil, err
@@ -442,13 +466,13 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 	s.PrivateIPs = pulumi.All(toAny(private)...).ApplyT(toStrings).(pulumi.StringArrayOutput)
 	s.PublicIPs = pulumi.All(toAny(public)...).ApplyT(toStrings).(pulumi.StringArrayOutput)
 	user := firstUser(o)
-	s.NatsContext = pulumi.ToSecret(pulumi.All(s.PrivateEndpoint, s.PublicEndpoint).ApplyT(func(vs []any) (string, error) {
+	s.NatsContext = a.pending.unknown(pulumi.ToSecret(pulumi.All(s.PrivateEndpoint, s.PublicEndpoint).ApplyT(func(vs []any) (string, error) {
 		url := vs[0].(string)
 		if pub := vs[1].(string); pub != "" {
 			url = pub
 		}
 		return natsContextJSON(fmt.Sprintf("NATS cluster %s (%s), deployed by natsnest", o.ClusterName, name), url, user)
-	})).(pulumi.StringOutput)
+	})).(pulumi.StringOutput))
 
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"privateEndpoint": s.PrivateEndpoint,

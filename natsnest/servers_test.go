@@ -147,9 +147,9 @@ func svArgs(t *testing.T, n int) *ServersArgs {
 	}
 	return &ServersArgs{
 		ServerOptions: ServerOptions{
-			AdminPassword: svAdminPassword,
-			StackSecret:   svStackSecret,
-			Accounts:      []Account{{Users: []User{{Name: "app", Password: svAppPassword}}}},
+			AdminPassword: pulumi.String(svAdminPassword),
+			StackSecret:   pulumi.String(svStackSecret),
+			Accounts:      []Account{{Users: []User{{Name: "app", Password: pulumi.String(svAppPassword)}}}},
 			MaxFileStore:  10 << 30,
 		},
 		Hosts:  hosts,
@@ -219,7 +219,7 @@ func svMustDeploy(t *testing.T, args *ServersArgs) *svResult {
 }
 
 // plain returns a property's value with secrets unwrapped.
-func plain(v resource.PropertyValue) resource.PropertyValue {
+func unsecret(v resource.PropertyValue) resource.PropertyValue {
 	for v.IsSecret() {
 		v = v.SecretValue().Element
 	}
@@ -237,7 +237,7 @@ func (r *svResult) input(t *testing.T, name, key string) resource.PropertyValue 
 
 func (r *svResult) str(t *testing.T, name, key string) string {
 	t.Helper()
-	v := plain(r.input(t, name, key))
+	v := unsecret(r.input(t, name, key))
 	if !v.IsString() {
 		t.Fatalf("%s.%s is %v, not a string", name, key, v)
 	}
@@ -304,7 +304,7 @@ func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 		// The chained service step runs nothing when it is created: a
 		// first deployment's chain costs no SSH session. Its script is
 		// the update, which rolls a change.
-		if v := plain(r.input(t, step("service"), "create")); !v.IsNull() {
+		if v := unsecret(r.input(t, step("service"), "create")); !v.IsNull() {
 			t.Errorf("%s runs %v when created", step("service"), v)
 		}
 		if !strings.Contains(r.str(t, step("service"), "update"), "natsnest service step") {
@@ -547,18 +547,18 @@ func TestServersSecrets(t *testing.T) {
 			if v := r.input(t, host+s, "connection"); !v.IsSecret() {
 				t.Errorf("%s%s: connection is not secret", host, s)
 			}
-			conn := plain(r.input(t, host+s, "connection")).ObjectValue()
-			if k := conn["privateKey"]; !strings.Contains(plain(k).StringValue(), svSSHKeyMaterial) {
+			conn := unsecret(r.input(t, host+s, "connection")).ObjectValue()
+			if k := conn["privateKey"]; !strings.Contains(unsecret(k).StringValue(), svSSHKeyMaterial) {
 				t.Errorf("%s%s: connection has no private key", host, s)
 			}
-			proxy := plain(conn["proxy"]).ObjectValue()
-			if plain(proxy["host"]).StringValue() != "198.51.100.7" || plain(proxy["password"]).StringValue() != svSSHPassword {
+			proxy := unsecret(conn["proxy"]).ObjectValue()
+			if unsecret(proxy["host"]).StringValue() != "198.51.100.7" || unsecret(proxy["password"]).StringValue() != svSSHPassword {
 				t.Errorf("%s%s: bastion %v", host, s, proxy)
 			}
 		}
 		// The service step's script names a digest of the rendered files,
 		// so it is secret too.
-		if u := r.input(t, host+"service", "update"); !u.IsSecret() || !strings.Contains(plain(u).StringValue(), "# applies: config sha256:") {
+		if u := r.input(t, host+"service", "update"); !u.IsSecret() || !strings.Contains(unsecret(u).StringValue(), "# applies: config sha256:") {
 			t.Errorf("%sservice: the update naming the config digest is not secret (or names none)", host)
 		}
 		// The command lines carry no secret: those travel on stdin.
@@ -575,7 +575,7 @@ func svInputs(t *testing.T, r *svResult) map[string]string {
 	for name, reg := range r.regs {
 		b, err := json.Marshal(reg.Inputs.MapRepl(nil, func(v resource.PropertyValue) (any, bool) {
 			if v.IsSecret() {
-				return map[string]any{"secret": plain(v).MapRepl(nil, nil)}, true
+				return map[string]any{"secret": unsecret(v).MapRepl(nil, nil)}, true
 			}
 			if v.IsAsset() {
 				return map[string]any{"asset": v.AssetValue().Hash, "path": v.AssetValue().Path}, true
@@ -659,9 +659,9 @@ func TestServersChangeReRunsOnlyAffectedSteps(t *testing.T) {
 		edit func(*ServersArgs)
 		want []string
 	}{
-		{"admin password", func(a *ServersArgs) { a.AdminPassword = "Another-Admin-Password-42" }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
+		{"admin password", func(a *ServersArgs) { a.AdminPassword = pulumi.String("Another-Admin-Password-42") }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
 		{"application user", func(a *ServersArgs) {
-			a.Accounts = []Account{{Users: []User{{Name: "app", Password: svAppPassword}, {Name: "app2", Password: "app2-password-12"}}}}
+			a.Accounts = []Account{{Users: []User{{Name: "app", Password: pulumi.String(svAppPassword)}, {Name: "app2", Password: pulumi.String("app2-password-12")}}}}
 		}, configAndService(1, 2, 3)},
 		{"durability", func(a *ServersArgs) { a.Durability = DurabilityAlways }, configAndService(1, 2, 3)},
 		{"lame duck (unit)", func(a *ServersArgs) { a.LameDuckDuration = time.Minute }, configAndService(1, 2, 3)},
@@ -775,11 +775,11 @@ func TestServersSudoForOtherUsers(t *testing.T) {
 			t.Errorf("%s: %.40s", s, got)
 		}
 	}
-	conn := plain(r.input(t, "nats-n1-base", "connection")).ObjectValue()
-	if plain(conn["user"]).StringValue() != "ecs-user" || plain(conn["port"]).NumberValue() != 2222 || plain(conn["dialErrorLimit"]).NumberValue() != DefaultDialErrorLimit {
+	conn := unsecret(r.input(t, "nats-n1-base", "connection")).ObjectValue()
+	if unsecret(conn["user"]).StringValue() != "ecs-user" || unsecret(conn["port"]).NumberValue() != 2222 || unsecret(conn["dialErrorLimit"]).NumberValue() != DefaultDialErrorLimit {
 		t.Errorf("connection %v", conn)
 	}
-	if got := plain(conn["hostKey"]); !got.IsString() || got.StringValue() != hostKey {
+	if got := unsecret(conn["hostKey"]); !got.IsString() || got.StringValue() != hostKey {
 		t.Errorf("host key not pinned: %v", got)
 	}
 	root := svMustDeploy(t, svArgs(t, 1))
@@ -794,7 +794,7 @@ func TestServersValidationReportsEverythingAndRegistersNothing(t *testing.T) {
 	args.Hosts[1].Name = "bad name"
 	args.Hosts[2].PublicAddress = pulumi.String("47.0.0.3") // only one with a public address
 	args.Hosts[0].DataDevice = "/dev/vdb"                   // and a serial
-	args.AdminPassword = "short"
+	args.AdminPassword = pulumi.String("short")
 	args.MaxFileStore = 0
 	args.SSH = SSH{User: "Root!"}
 	args.Binary = Binary{URL: "ftp://example.com/nats.zip", Arch: "riscv64", LocalPath: "/tmp/x"}
@@ -903,8 +903,8 @@ func TestServersBastionDefaultsToTheHostsKey(t *testing.T) {
 	args := svArgs(t, 1)
 	args.SSH.Bastion = &Bastion{Host: pulumi.String("198.51.100.7"), Port: 2200}
 	r := svMustDeploy(t, args)
-	proxy := plain(plain(r.input(t, "nats-n1-base", "connection")).ObjectValue()["proxy"]).ObjectValue()
-	if plain(proxy["privateKey"]).StringValue() != svSSHKey || plain(proxy["user"]).StringValue() != "root" || plain(proxy["port"]).NumberValue() != 2200 {
+	proxy := unsecret(unsecret(r.input(t, "nats-n1-base", "connection")).ObjectValue()["proxy"]).ObjectValue()
+	if unsecret(proxy["privateKey"]).StringValue() != svSSHKey || unsecret(proxy["user"]).StringValue() != "root" || unsecret(proxy["port"]).NumberValue() != 2200 {
 		t.Errorf("proxy %v", proxy)
 	}
 	if !proxy["privateKey"].IsSecret() && !r.input(t, "nats-n1-base", "connection").IsSecret() {

@@ -29,13 +29,13 @@ func (o ServerOptions) serverTemplate(noAdvertise bool) natsconf.Server {
 	for i, a := range o.Accounts {
 		users := make([]natsconf.User, len(a.Users))
 		for j, u := range a.Users {
-			users[j] = natsconf.User{Name: u.Name, Password: u.Password, NKey: u.NKey}
+			users[j] = natsconf.User{Name: u.Name, Password: plain(u.Password), NKey: u.NKey}
 		}
 		accounts[i] = natsconf.Account{Name: a.Name, JetStream: a.JetStream != nil && *a.JetStream, Users: users}
 	}
 	noAuthUser := ""
 	if o.AllowAnonymous && len(accounts) > 0 {
-		noAuthUser = anonymousNKey(o.StackSecret)
+		noAuthUser = anonymousNKey(plain(o.StackSecret))
 		accounts[0].Users = append(accounts[0].Users, natsconf.User{NKey: noAuthUser})
 	}
 	clientTLS, routeTLS := tlsTemplate(o.TLS)
@@ -49,7 +49,7 @@ func (o ServerOptions) serverTemplate(noAdvertise bool) natsconf.Server {
 		System: natsconf.SystemAccount{
 			Name:     natsconf.DefaultSystemAccount,
 			User:     natsconf.DefaultAdminUser,
-			Password: o.AdminPassword,
+			Password: plain(o.AdminPassword),
 		},
 		Accounts:   accounts,
 		NoAuthUser: noAuthUser,
@@ -66,10 +66,10 @@ func (o ServerOptions) serverTemplate(noAdvertise bool) natsconf.Server {
 			Host:        "0.0.0.0",
 			Port:        o.RoutePort,
 			User:        natsconf.DefaultRouteUser,
-			Password:    routePassword(o.StackSecret),
+			Password:    routePassword(plain(o.StackSecret)),
 			NoAdvertise: noAdvertise,
 			TLS:         routeTLS,
 		},
-		HashSeed: o.StackSecret,
+		HashSeed: plain(o.StackSecret),
 	}
 }

@@ -75,15 +75,15 @@ func badInputs(t *testing.T) []badInput {
 		{name: "SSH port out of range", servers: func(a *ServersArgs) { a.SSH.Port = 65536 }, want: "SSH.Port: port 65536 is outside 1..65535"},
 
 		// Passwords.
-		{name: "short admin password", servers: func(a *ServersArgs) { a.AdminPassword = "tiny-admin-pw" }, want: "AdminPassword: must be 22 to 30 characters, got 13"},
-		{name: "long admin password", servers: func(a *ServersArgs) { a.AdminPassword = strings.Repeat("A", 31) }, want: "AdminPassword: must be 22 to 30 characters, got 31"},
-		{name: "short user password", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = "pw-short" }, want: "Accounts[0].Users[0].Password: must be 12 to 72 characters, got 8"},
-		{name: "user password beyond bcrypt's 72 bytes", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = strings.Repeat("p", 73) }, want: "Accounts[0].Users[0].Password: must be 12 to 72 characters, got 73"},
-		{name: "short stack secret", servers: func(a *ServersArgs) { a.StackSecret = "stack-secr" }, want: "StackSecret: must be at least 16 characters"},
-		{name: "cluster: weak instance password", cluster: func(a *ClusterArgs) { a.InstancePassword = "weakweakweak" }, want: "InstancePassword: must contain at least three of"},
-		{name: "cluster: instance password with a space", cluster: func(a *ClusterArgs) { a.InstancePassword = "Bad Pass 123" }, want: "InstancePassword: may only contain letters, digits and"},
+		{name: "short admin password", servers: func(a *ServersArgs) { a.AdminPassword = pulumi.String("tiny-admin-pw") }, want: "AdminPassword: must be 22 to 30 characters, got 13"},
+		{name: "long admin password", servers: func(a *ServersArgs) { a.AdminPassword = pulumi.String(strings.Repeat("A", 31)) }, want: "AdminPassword: must be 22 to 30 characters, got 31"},
+		{name: "short user password", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = pulumi.String("pw-short") }, want: "Accounts[0].Users[0].Password: must be 12 to 72 characters, got 8"},
+		{name: "user password beyond bcrypt's 72 bytes", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = pulumi.String(strings.Repeat("p", 73)) }, want: "Accounts[0].Users[0].Password: must be 12 to 72 characters, got 73"},
+		{name: "short stack secret", servers: func(a *ServersArgs) { a.StackSecret = pulumi.String("stack-secr") }, want: "StackSecret: must be at least 16 characters"},
+		{name: "cluster: weak instance password", cluster: func(a *ClusterArgs) { a.InstancePassword = pulumi.String("weakweakweak") }, want: "InstancePassword: must contain at least three of"},
+		{name: "cluster: instance password with a space", cluster: func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Bad Pass 123") }, want: "InstancePassword: may only contain letters, digits and"},
 		{name: "cluster: key pair without a usable key", cluster: func(a *ClusterArgs) {
-			a.KeyPairName, a.SSHPrivateKey = "natsnest", "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key-body\n-----END OPENSSH PRIVATE KEY-----\n"
+			a.KeyPairName, a.SSHPrivateKey = "natsnest", pulumi.String("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key-body\n-----END OPENSSH PRIVATE KEY-----\n")
 		}, want: "SSHPrivateKey: is not an unencrypted PEM private key"},
 		{name: "no SSH credentials", servers: func(a *ServersArgs) { a.SSH = SSH{} }, want: "SSH: PrivateKey or Password is required"},
 
@@ -94,7 +94,7 @@ func badInputs(t *testing.T) []badInput {
 		{name: "user name with a space", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Name = "app user" }, want: `Accounts[0].Users[0].Name: "app user" must be 1-64 letters`},
 		{name: "account named $SYS", servers: func(a *ServersArgs) { a.Accounts[0].Name = "$SYS" }, want: `Accounts[0].Name: "$SYS" must be 1-64 letters`},
 		{name: "account twice", servers: func(a *ServersArgs) {
-			a.Accounts = append(a.Accounts, Account{Name: "APP", Users: []User{{Name: "b", Password: "b-password-1234"}}})
+			a.Accounts = append(a.Accounts, Account{Name: "APP", Users: []User{{Name: "b", Password: pulumi.String("b-password-1234")}}})
 		}, want: `Accounts[1].Name: account "APP" is defined twice`},
 		{name: "a private address that is no address", servers: func(a *ServersArgs) { a.Hosts[1].PrivateAddress = pulumi.String("10.0.0.2; rm -rf /") },
 			want: `Hosts[1].PrivateAddress: "10.0.0.2; rm -rf /" is neither an IP address nor a host name`},
@@ -104,21 +104,21 @@ func badInputs(t *testing.T) []badInput {
 			want: "Hosts[2].HostKey: is not a public key in authorized_keys form"},
 		{name: "an SSH key that is no key", servers: func(a *ServersArgs) { a.SSH.PrivateKey = pulumi.String("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n") },
 			want: "SSH.PrivateKey: is not an unencrypted PEM private key"},
-		{name: "an admin password ending in a newline", servers: func(a *ServersArgs) { a.AdminPassword = "Admin-Password-012345678\n" },
+		{name: "an admin password ending in a newline", servers: func(a *ServersArgs) { a.AdminPassword = pulumi.String("Admin-Password-012345678\n") },
 			want: "AdminPassword: must not contain control characters"},
-		{name: "a stack secret with a tab", servers: func(a *ServersArgs) { a.StackSecret = "stack-secret\t0123456789" },
+		{name: "a stack secret with a tab", servers: func(a *ServersArgs) { a.StackSecret = pulumi.String("stack-secret\t0123456789") },
 			want: "StackSecret: must not contain control characters"},
-		{name: "a password of 12 bytes but 4 characters", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = "密码密码" },
+		{name: "a password of 12 bytes but 4 characters", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = pulumi.String("密码密码") },
 			want: "Accounts[0].Users[0].Password: must be 12 to 72 characters, got 4"},
-		{name: "a password bcrypt would cut", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = strings.Repeat("密", 30) },
+		{name: "a password bcrypt would cut", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = pulumi.String(strings.Repeat("密", 30)) },
 			want: "Accounts[0].Users[0].Password: is 90 bytes in UTF-8: bcrypt uses only the first 72"},
 		{name: "a lame duck of an hour", servers: func(a *ServersArgs) { a.LameDuckDuration = time.Hour },
 			want: "LameDuckDuration: 1h0m0s is more than 10m0s"},
 		{name: "a memory store of 8 TiB", servers: func(a *ServersArgs) { a.MaxMemoryStore = 8 << 40 },
 			want: "MaxMemoryStore: 8796093022208 bytes is more than"},
-		{name: "NKEY seed as a password", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = string(seed) },
+		{name: "NKEY seed as a password", servers: func(a *ServersArgs) { a.Accounts[0].Users[0].Password = pulumi.String(string(seed)) },
 			want: "Accounts[0].Users[0].Password: looks like an NKEY seed", secrets: func(*testing.T) []string { return []string{string(seed)} }},
-		{name: "NKEY seed as the admin password", servers: func(a *ServersArgs) { a.AdminPassword = "x" + string(seed) },
+		{name: "NKEY seed as the admin password", servers: func(a *ServersArgs) { a.AdminPassword = pulumi.String("x" + string(seed)) },
 			want: "AdminPassword: must be 22 to 30 characters", secrets: func(*testing.T) []string { return []string{string(seed)} }},
 		{name: "NKEY seed as an account name", servers: func(a *ServersArgs) { a.Accounts[0].Name = string(seed) },
 			want: "Accounts[0].Name: looks like an NKEY seed", secrets: func(*testing.T) []string { return []string{string(seed)} }},
@@ -131,7 +131,7 @@ func badInputs(t *testing.T) []badInput {
 		{name: "NKEY that is not one", servers: func(a *ServersArgs) { a.Accounts[0].Users = append(a.Accounts[0].Users, User{NKey: "UABC"}) }, want: `Accounts[0].Users[1].NKey: "UABC" is not a public user NKEY`},
 		{name: "NKEY user with a password", servers: func(a *ServersArgs) {
 			pub, _ := seedKP.PublicKey()
-			a.Accounts[0].Users = append(a.Accounts[0].Users, User{NKey: pub, Password: "nkey-user-password"})
+			a.Accounts[0].Users = append(a.Accounts[0].Users, User{NKey: pub, Password: pulumi.String("nkey-user-password")})
 		}, want: "Accounts[0].Users[1]: an NKEY user has neither Name nor Password"},
 		{name: "host name with shell syntax", servers: func(a *ServersArgs) { a.Hosts[0].Name = "n1;reboot" }, want: `Hosts[0].Name: "n1;reboot" must be 1-63 letters`},
 		{name: "host name twice", servers: func(a *ServersArgs) { a.Hosts[2].Name = "n1" }, want: `Hosts[2].Name: server name "n1" is used twice`},
@@ -163,11 +163,13 @@ func badInputs(t *testing.T) []badInput {
 		{name: "cluster: EIP bandwidth", cluster: func(a *ClusterArgs) { a.PublicAccess, a.SSHCIDR, a.InternetBandwidth = true, "203.0.113.7/32", 500 }, want: "InternetBandwidth: 500 Mbit/s must be 1 to 200"},
 
 		// TLS material.
-		{name: "TLS key of another certificate", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: other.Key} }, want: "TLS.Key: does not go with TLS.Cert"},
-		{name: "TLS certificate expired", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{CA: pki.CA, Cert: expired, Key: expiredKey} }, want: "TLS.Cert: expired on"},
-		{name: "TLS certificate from another CA", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pki.Key} }, want: "TLS.Cert: does not verify against TLS.CA"},
-		{name: "TLS certificate that is not PEM", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{Cert: "MIIB...", Key: pki.Key} }, want: "TLS.Cert: holds text that is not PEM"},
-		{name: "TLS client verification without a CA", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{Cert: pki.Cert, Key: pki.Key, VerifyClients: true} }, want: "TLS.CA: is required with VerifyClients"},
+		{name: "TLS key of another certificate", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: pulumi.String(other.Key)} }, want: "TLS.Key: does not go with TLS.Cert"},
+		{name: "TLS certificate expired", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{CA: pki.CA, Cert: expired, Key: pulumi.String(expiredKey)} }, want: "TLS.Cert: expired on"},
+		{name: "TLS certificate from another CA", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pulumi.String(pki.Key)} }, want: "TLS.Cert: does not verify against TLS.CA"},
+		{name: "TLS certificate that is not PEM", servers: func(a *ServersArgs) { a.TLS = &TLSArgs{Cert: "MIIB...", Key: pulumi.String(pki.Key)} }, want: "TLS.Cert: holds text that is not PEM"},
+		{name: "TLS client verification without a CA", servers: func(a *ServersArgs) {
+			a.TLS = &TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), VerifyClients: true}
+		}, want: "TLS.CA: is required with VerifyClients"},
 		{name: "TLS routes to an address the certificate does not name", servers: func(a *ServersArgs) {
 			a.TLS = pki.tls()
 			a.Hosts[0].PrivateAddress = pulumi.String("10.9.9.9")
@@ -181,7 +183,7 @@ func badInputs(t *testing.T) []badInput {
 		{name: "tag that the zone sets", cluster: func(a *ClusterArgs) { a.Tags = []string{"az:cn-hangzhou-i"} }, want: `Tags[0]: "az:cn-hangzhou-i": the az: tag is set from each host's zone`},
 		{name: "host zone that is not one", servers: func(a *ServersArgs) { a.Hosts[0].Zone = "zone a" }, want: `Hosts[0].Zone: "zone a" must be 1-64 letters`},
 		{name: "cluster: key pair with a seed-like NKEY", cluster: func(a *ClusterArgs) {
-			a.KeyPairName, a.SSHPrivateKey, a.InstancePassword = "natsnest", sshKey, ""
+			a.KeyPairName, a.SSHPrivateKey, a.InstancePassword = "natsnest", pulumi.String(sshKey), nil
 			a.Accounts[0].Users[0] = User{NKey: string(seed)}
 		}, want: "Accounts[0].Users[0].NKey: looks like a seed", secrets: func(*testing.T) []string { return []string{string(seed), keyMaterial(sshKey)} }},
 	}
@@ -189,14 +191,14 @@ func badInputs(t *testing.T) []badInput {
 
 // argSecrets are the secrets in args: none may appear in an error message.
 func argSecrets(o ServerOptions) []string {
-	s := []string{o.AdminPassword, o.StackSecret}
+	s := []string{unsecretInput(o.AdminPassword), unsecretInput(o.StackSecret)}
 	for _, a := range o.Accounts {
 		for _, u := range a.Users {
-			s = append(s, u.Password)
+			s = append(s, unsecretInput(u.Password))
 		}
 	}
-	if o.TLS != nil && o.TLS.Key != "" {
-		s = append(s, keyMaterial(o.TLS.Key))
+	if o.TLS != nil && unsecretInput(o.TLS.Key) != "" {
+		s = append(s, keyMaterial(unsecretInput(o.TLS.Key)))
 	}
 	return s
 }
@@ -234,7 +236,7 @@ func TestValidateTable(t *testing.T) {
 				a := validClusterArgs()
 				c.cluster(a)
 				validate = a.Validate
-				secrets = append(argSecrets(a.ServerOptions), a.InstancePassword)
+				secrets = append(argSecrets(a.ServerOptions), unsecretInput(a.InstancePassword))
 				register = func() (int, error) {
 					m := newClusterMocks()
 					err := runWithMocks(m, func(ctx *pulumi.Context) error {

@@ -25,15 +25,15 @@ func program(ctx *pulumi.Context) error {
 	cfg := config.New(ctx, "")
 	c, err := natsnest.NewCluster(ctx, "events", &natsnest.ClusterArgs{
 		ServerOptions: natsnest.ServerOptions{
-			AdminPassword: cfg.Require("adminPassword"),
-			StackSecret:   cfg.Require("stackSecret"),
+			AdminPassword: cfg.RequireSecret("adminPassword"),
+			StackSecret:   cfg.RequireSecret("stackSecret"),
 			Accounts: []natsnest.Account{{Users: []natsnest.User{
-				{Name: "app", Password: cfg.Require("appPassword")},
+				{Name: "app", Password: cfg.RequireSecret("appPassword")},
 			}}},
 		},
 		NodeCount:        3,
 		Zones:            []string{"cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
-		InstancePassword: cfg.Require("instancePassword"),
+		InstancePassword: cfg.RequireSecret("instancePassword"),
 		// The new VPC is reachable from outside only through EIPs:
 		// provisioning SSHes to them, from the deploying machine only.
 		PublicAccess: true,

@@ -62,10 +62,10 @@ func program(ctx *pulumi.Context) error {
 
 	cluster, err := natsnest.NewCluster(ctx, "orders-nats", &natsnest.ClusterArgs{
 		ServerOptions: natsnest.ServerOptions{
-			AdminPassword: cfg.Require("adminPassword"),
-			StackSecret:   cfg.Require("stackSecret"),
+			AdminPassword: cfg.RequireSecret("adminPassword"),
+			StackSecret:   cfg.RequireSecret("stackSecret"),
 			Accounts: []natsnest.Account{{Name: "ORDERS", Users: []natsnest.User{
-				{Name: appUser, Password: cfg.Require("appPassword")},
+				{Name: appUser, Password: cfg.RequireSecret("appPassword")},
 			}}},
 			Durability: natsnest.DurabilityAlways, // orders must survive a power loss
 		},
@@ -75,7 +75,7 @@ func program(ctx *pulumi.Context) error {
 		VSwitchIDs:       []pulumi.StringInput{natsSwitch.ID().ToStringOutput()},
 		VpcCIDR:          vpcCIDR,
 		InstanceType:     instanceTy,
-		InstancePassword: cfg.Require("instancePassword"),
+		InstancePassword: cfg.RequireSecret("instancePassword"),
 		// A VPC made by this program is reachable from outside only
 		// through EIPs: provisioning uses them, from sshCidr only.
 		PublicAccess: true,

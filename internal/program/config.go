@@ -100,9 +100,9 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		DataDiskSize:             r.gib("dataDiskSize"),
 		DataDiskCategory:         r.str("dataDiskCategory"),
 		DeleteDataDisksOnDestroy: r.bool("deleteDataDisksOnDestroy"),
-		InstancePassword:         r.str("instancePassword"),
+		InstancePassword:         r.secret("instancePassword"),
 		KeyPairName:              r.str("keyPairName"),
-		SSHPrivateKey:            r.str("sshPrivateKey"),
+		SSHPrivateKey:            r.secret("sshPrivateKey"),
 		PublicAccess:             r.bool("publicAccess"),
 		InternetBandwidth:        r.int("internetBandwidth"),
 		InternetChargeType:       r.str("internetChargeType"),
@@ -123,8 +123,8 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 	a.ServerOptions = natsnest.ServerOptions{
 		NATSVersion:         r.str("natsVersion"),
 		ClusterName:         r.str("clusterName"),
-		AdminPassword:       r.str("adminPassword"),
-		StackSecret:         r.str("stackSecret"),
+		AdminPassword:       r.secret("adminPassword"),
+		StackSecret:         r.secret("stackSecret"),
 		MaxFileStore:        r.size("maxFileStore", 1),
 		MaxMemoryStore:      r.size("maxMemoryStore", 1),
 		Durability:          r.str("durability"),
@@ -135,7 +135,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 	}
 	if cert, key := r.str("tlsCert"), r.str("tlsKey"); cert != "" || key != "" {
 		a.TLS = &natsnest.TLSArgs{
-			CA: r.str("tlsCa"), Cert: cert, Key: key,
+			CA: r.str("tlsCa"), Cert: cert, Key: r.secret("tlsKey"),
 			VerifyClients: r.bool("tlsVerifyClients"),
 			Monitoring:    r.bool("tlsMonitoring"),
 		}
@@ -148,7 +148,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 			}
 		}
 	}
-	if pw := r.str("appPassword"); pw != "" {
+	if pw := r.secret("appPassword"); pw != nil {
 		user := r.str("appUser")
 		if user == "" {
 			user = DefaultAppUser
@@ -163,14 +163,21 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 	}
 	if host := r.str("bastionHost"); host != "" {
 		a.Bastion = &natsnest.Bastion{Host: pulumi.String(host), Port: r.int("bastionPort"), User: r.str("bastionUser")}
-		if k := r.str("bastionPrivateKey"); k != "" {
-			a.Bastion.PrivateKey = secret(k)
-		}
-		if pw := r.str("bastionPassword"); pw != "" {
-			a.Bastion.Password = secret(pw)
-		}
+		a.Bastion.PrivateKey = r.secret("bastionPrivateKey")
+		a.Bastion.Password = r.secret("bastionPassword")
 	}
 	return a, errors.Join(r.errs...)
+}
+
+// secret is a secret key's value as cfg.GetSecret gives it — an output,
+// marked secret, which natsnest awaits and checks before it registers
+// anything — or nil when the key is unset.
+func (r *configReader) secret(key string) pulumi.StringInput {
+	v := r.str(key)
+	if v == "" {
+		return nil
+	}
+	return pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 }
 
 // configReader parses config values, collecting every error.
@@ -351,9 +358,4 @@ func (r *configReader) strMap(key string) map[string]string {
 		return nil // Pulumi.yaml's default {}: unset
 	}
 	return out
-}
-
-// secret marks a stack config value as a Pulumi secret.
-func secret(s string) pulumi.StringInput {
-	return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringOutput)
 }

@@ -14,10 +14,10 @@ import (
 func args(zones ...string) *natsnest.ClusterArgs {
 	return &natsnest.ClusterArgs{
 		ServerOptions: natsnest.ServerOptions{
-			AdminPassword: "Admin-password-0123456789", StackSecret: "stack-secret-0123456789",
-			Accounts: []natsnest.Account{{Users: []natsnest.User{{Name: "app", Password: "app-password-0123"}}}},
+			AdminPassword: pulumi.String("Admin-password-0123456789"), StackSecret: pulumi.String("stack-secret-0123456789"),
+			Accounts: []natsnest.Account{{Users: []natsnest.User{{Name: "app", Password: pulumi.String("app-password-0123")}}}},
 		},
-		Zones: zones, InstancePassword: "Instance-Pw-42", PublicAccess: true, SSHCIDR: "203.0.113.7/32",
+		Zones: zones, InstancePassword: pulumi.String("Instance-Pw-42"), PublicAccess: true, SSHCIDR: "203.0.113.7/32",
 	}
 }
 
