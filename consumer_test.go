@@ -79,8 +79,9 @@ func sameFiles(t *testing.T, when string, before, after map[string]string) {
 
 // TestConsumerModule uses natsnest as a user does: a fresh module outside
 // the repository (go mod init, a replace to this checkout, go mod tidy
-// through the module proxy) holding examples/cluster's program — a Cluster
-// with the default Binary — and its unit test under Pulumi mocks. go vet and
+// through the module proxy) holding the README's program — a Cluster with
+// the default Binary and secrets from config — and its unit test under
+// natsnesttest's mocks. go vet and
 // go test pass there, nothing natsnest does writes into that module, and
 // the default binary, built from there through the code path an up uses
 // (natsnest.PrepareBinary), is the reproducible build.
@@ -110,12 +111,19 @@ func TestConsumerModule(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(mod, "prepare"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"main.go", "main_test.go", "Pulumi.yaml"} {
-		b, err := os.ReadFile(filepath.Join(root, "examples", "cluster", f))
-		if err != nil {
-			t.Fatal(err)
+	// The README's program and its test, as a user copies them.
+	files := readmeFiles(t, root)
+	pulumiYAML, err := os.ReadFile(filepath.Join(root, "examples", "cluster", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, content := range map[string]string{
+		"main.go": files["examples/cluster/main.go"], "main_test.go": files["examples/cluster/main_test.go"], "Pulumi.yaml": string(pulumiYAML),
+	} {
+		if content == "" {
+			t.Fatalf("the README holds no %s", f)
 		}
-		if err := os.WriteFile(filepath.Join(mod, f), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(mod, f), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -211,4 +219,37 @@ func checkLean(t *testing.T, root, modules, packages string) {
 		t.Errorf("a fresh consumer's go list -m all lists %d modules; the README says %d: update it", len(lines), want)
 	}
 	t.Logf("a fresh consumer's module graph: %d modules (go list -m all)", len(lines))
+}
+
+// readmeFileRE is a file the README shows whole: a comment naming it, then
+// a fenced Go block.
+var readmeFileRE = regexp.MustCompile("(?s)<!-- ([a-z0-9_./-]+) -->\n```go\n(.*?)```\n")
+
+// readmeFiles are the files the README shows whole, by path.
+func readmeFiles(t *testing.T, root string) map[string]string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, m := range readmeFileRE.FindAllSubmatch(readme, -1) {
+		files[string(m[1])] = string(m[2])
+	}
+	return files
+}
+
+// The program and test the README shows are examples/cluster's, byte for
+// byte, so the example a user copies is the one make test runs.
+func TestReadmeShowsTheExample(t *testing.T) {
+	files := readmeFiles(t, ".")
+	for _, f := range []string{"examples/cluster/main.go", "examples/cluster/main_test.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files[f] != string(b) {
+			t.Errorf("README's %s is not the file's content: copy it again", f)
+		}
+	}
 }

@@ -34,10 +34,10 @@ func TestEmbedWiresTheApplicationToTheCluster(t *testing.T) {
 		return r
 	}
 	rule := res(natsnesttest.SecurityGroupRule, "orders-app-to-nats")
-	if rule.Input("securityGroupId") != "orders-nats-sg-id" || rule.Input("sourceSecurityGroupId") != "orders-app-id" {
+	if rule.Input("securityGroupId") != "sg-orders-nats-sg" || rule.Input("sourceSecurityGroupId") != "sg-orders-app" {
 		t.Errorf("rule = %v", rule.Inputs)
 	}
-	if got := res(natsnesttest.SecurityGroup, "orders-nats-sg").Input("vpcId"); got != "orders-id" {
+	if got := res(natsnesttest.SecurityGroup, "orders-nats-sg").Input("vpcId"); got != "vpc-orders" {
 		t.Errorf("the cluster's security group is in VPC %q, want the program's", got)
 	}
 	// The program creates the VPC, so provisioning must reach every node

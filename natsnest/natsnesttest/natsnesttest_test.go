@@ -45,7 +45,7 @@ func TestMocksRunACluster(t *testing.T) {
 		t.Errorf("private %v public %v", private, public)
 	}
 	inst, ok := m.Resource(natsnesttest.Instance, "c-nats-2")
-	if !ok || inst.Input("availabilityZone") != "cn-hangzhou-j" || inst.Input("imageId") != natsnesttest.DefaultImageID || inst.ID != "c-nats-2-id" {
+	if !ok || inst.Input("availabilityZone") != "cn-hangzhou-j" || inst.Input("imageId") != natsnesttest.DefaultImageID || inst.ID != "i-c-nats-2" {
 		t.Errorf("instance c-nats-2: %v %+v", ok, inst)
 	}
 	if pw := inst.Input("password"); pw != "Instance-Pw-42" {
