@@ -105,7 +105,10 @@ type DeployResult struct {
 }
 
 // deployMocks is the mock engine's resource monitor: every registration
-// sleeps its scaled latency and is recorded with its dependencies.
+// sleeps its scaled latency and is recorded with its dependencies. It is
+// not natsnesttest's Mocks, the fake engine of every unit test, because
+// what it measures is time: each registration must take its resource
+// type's cloud latency and count how many run at once.
 type deployMocks struct {
 	scale float64
 

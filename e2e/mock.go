@@ -48,6 +48,11 @@ const (
 	typeEipAssociation = "alicloud:ecs/eipAssociation:EipAssociation"
 )
 
+// ExecMock is not natsnesttest's Mocks, the fake engine of the unit tests:
+// it runs what a program registers on real machines, which no unit test
+// does. It models pulumi-command and the engine where the machine tier is
+// not yet driven by the real engine (docs/architecture.md, §5).
+//
 // ExecMock is a pulumi.MockResourceMonitor that deploys for real: it runs
 // command:remote:Command and copies command:remote:CopyToRemote over SSH
 // (golang.org/x/crypto/ssh) when the program registers them, and returns

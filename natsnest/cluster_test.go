@@ -1,4 +1,4 @@
-package natsnest
+package natsnest_test
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
 const (
@@ -27,12 +28,12 @@ const (
 // an admin password, a stack secret and one application user, in a new VPC
 // that provisioning reaches over the nodes' EIPs from the deploying
 // machine's address, as the stacks do.
-func validClusterArgs() *ClusterArgs {
-	return &ClusterArgs{
-		ServerOptions: ServerOptions{
+func validClusterArgs() *natsnest.ClusterArgs {
+	return &natsnest.ClusterArgs{
+		ServerOptions: natsnest.ServerOptions{
 			AdminPassword: pulumi.String(testAdminPassword),
 			StackSecret:   pulumi.String(testStackSecret),
-			Accounts:      []Account{{Users: []User{{Name: "app", Password: pulumi.String(testAppPassword)}}}},
+			Accounts:      []natsnest.Account{{Users: []natsnest.User{{Name: "app", Password: pulumi.String(testAppPassword)}}}},
 		},
 		Zones:            []string{"cn-hangzhou-i"},
 		InstancePassword: pulumi.String(testInstancePassword),
@@ -46,7 +47,7 @@ const testSSHCIDR = "203.0.113.7/32"
 
 // inExistingVPC moves a to an existing VPC (172.16.0.0/12, one vswitch
 // per zone) without public access: the deploying machine sits in the VPC.
-func inExistingVPC(a *ClusterArgs) *ClusterArgs {
+func inExistingVPC(a *natsnest.ClusterArgs) *natsnest.ClusterArgs {
 	a.PublicAccess, a.SSHCIDR = false, ""
 	a.VpcID = pulumi.String("vpc-existing")
 	a.VpcCIDR = "172.16.0.0/12"
@@ -62,28 +63,28 @@ func testPrivateKey(t *testing.T) string { return testpki.SSHPrivateKey(t) }
 // deployed is one run of NewCluster under mocks, with its outputs resolved.
 type deployed struct {
 	mocks   *clusterMocks
-	cluster *Cluster
-	servers *ServersArgs // what Cluster handed to NewServers
+	cluster *natsnest.Cluster
+	servers *natsnest.ServersArgs // what Cluster handed to NewServers
 	outputs map[string]awaited
 	urns    map[string]string // resource name → URN of the hosts' DependsOn
 }
 
 // deploy runs NewCluster("c", args) under fresh mocks and resolves every output.
-func deploy(t *testing.T, args *ClusterArgs, tweak ...func(*clusterMocks)) *deployed {
+func deploy(t *testing.T, args *natsnest.ClusterArgs, tweak ...func(*clusterMocks)) *deployed {
 	t.Helper()
 	d := &deployed{mocks: newClusterMocks(), outputs: map[string]awaited{}, urns: map[string]string{}}
 	for _, f := range tweak {
 		f(d.mocks)
 	}
 	stubBuild(t)
-	orig := newServers
-	t.Cleanup(func() { newServers = orig })
-	newServers = func(ctx *pulumi.Context, name string, sa *ServersArgs, opts ...pulumi.ResourceOption) (*Servers, error) {
+	orig := (*natsnest.TestNewServers)
+	t.Cleanup(func() { (*natsnest.TestNewServers) = orig })
+	(*natsnest.TestNewServers) = func(ctx *pulumi.Context, name string, sa *natsnest.ServersArgs, opts ...pulumi.ResourceOption) (*natsnest.Servers, error) {
 		d.servers = sa
 		return orig(ctx, name, sa, opts...)
 	}
 	err := runWithMocks(d.mocks, func(ctx *pulumi.Context) error {
-		c, err := NewCluster(ctx, "c", args)
+		c, err := natsnest.NewCluster(ctx, "c", args)
 		if err != nil {
 			return err
 		}
@@ -153,7 +154,7 @@ func TestClusterResourceCounts(t *testing.T) {
 						routes = 2 // routes, and clients between members
 					}
 					want := map[string]int{
-						ClusterType: 1, tServers: 1,
+						natsnest.ClusterType: 1, tServers: 1,
 						tNetwork: vpcs, tSwitch: vsws, tSG: 1,
 						tRule:     1 + routes + 1 + 1, // clients (the VPC CIDR), routes, monitoring, ssh
 						tInstance: nodes, tDisk: nodes, tAttachment: nodes,
@@ -250,7 +251,7 @@ func TestClusterInstanceProperties(t *testing.T) {
 		for k, v := range map[resource.PropertyKey]string{
 			"hostName": node, "instanceName": "c-" + node, "availabilityZone": zone,
 			"vswitchId": "vsw-c-vsw-" + zone, "instanceType": "ecs.g7.large",
-			"imageId": d.mocks.imageID, "systemDiskCategory": "cloud_essd", "systemDiskSize": "40",
+			"imageId": d.mocks.ImageID, "systemDiskCategory": "cloud_essd", "systemDiskSize": "40",
 			"instanceChargeType": "PostPaid", "includeDataDisks": "false",
 		} {
 			if got := str(inst.Inputs, k); got != v {
@@ -298,7 +299,7 @@ func TestClusterInstanceProperties(t *testing.T) {
 func TestClusterSubscriptionAndKeyPair(t *testing.T) {
 	args := validClusterArgs()
 	args.NodeCount = 1
-	args.ChargeType = ChargePrePaid
+	args.ChargeType = natsnest.ChargePrePaid
 	args.Period = 12
 	args.InstancePassword = pulumi.String("")
 	args.KeyPairName = "deploy-key"
@@ -317,7 +318,7 @@ func TestClusterSubscriptionAndKeyPair(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	args.RenewalStatus = RenewalNormal
+	args.RenewalStatus = natsnest.RenewalNormal
 	inst = deploy(t, args).mocks.byName(t, "c-nats-1")
 	if got, ok := inst.Inputs["autoRenewPeriod"]; str(inst.Inputs, "renewalStatus") != "Normal" || ok {
 		t.Errorf("RenewalNormal: renewalStatus %q, autoRenewPeriod %v", str(inst.Inputs, "renewalStatus"), got)
@@ -377,7 +378,7 @@ func TestClusterSecretsStaySecret(t *testing.T) {
 			secrets := map[string]string{
 				"instance password": testInstancePassword, "admin password": testAdminPassword,
 				"stack secret": testStackSecret, "application password": testAppPassword,
-				"route password": routePassword(testStackSecret), "ssh key": strings.TrimSpace(strings.Split(key, "\n")[1]),
+				"route password": natsnest.RoutePassword(testStackSecret), "ssh key": strings.TrimSpace(strings.Split(key, "\n")[1]),
 			}
 			foundSecretPassword := false
 			for _, r := range d.mocks.registrations() {
@@ -435,9 +436,9 @@ func TestClusterParentsAndNames(t *testing.T) {
 	args.SSHCIDR = "203.0.113.7/32"
 	d := deploy(t, args)
 	urnOf := map[string]string{}
-	clusterURN := string(resource.NewURN("test", "natsnest", "", ClusterType, "c"))
+	clusterURN := string(resource.NewURN("test", "natsnest", "", natsnest.ClusterType, "c"))
 	for _, r := range d.mocks.registrations() {
-		if r.Type == ClusterType {
+		if r.Type == natsnest.ClusterType {
 			if r.Parent != "" && resource.URN(r.Parent).Type() != "pulumi:pulumi:Stack" {
 				t.Errorf("the cluster's parent is %s", r.Parent)
 			}
@@ -456,7 +457,7 @@ func TestClusterParentsAndNames(t *testing.T) {
 			if string(p) != clusterURN {
 				t.Errorf("%s %s: parent %s, want the cluster %s", r.Type, r.Name, p, clusterURN)
 			}
-		} else if p.Type() != tServers && p.Type() != ClusterType && !strings.HasPrefix(string(p.Type()), "natsnest:") &&
+		} else if p.Type() != tServers && p.Type() != natsnest.ClusterType && !strings.HasPrefix(string(p.Type()), "natsnest:") &&
 			!strings.HasPrefix(string(p.Type()), "command:") {
 			t.Errorf("%s %s: parent %s is outside the cluster", r.Type, r.Name, p)
 		}
@@ -539,7 +540,7 @@ func TestClusterHostsForProvisioning(t *testing.T) {
 				args.PublicAccess = tc.public
 			}
 			if tc.bastion {
-				args.Bastion = &Bastion{Host: pulumi.String("bastion.example"), Password: pulumi.String("x")}
+				args.Bastion = &natsnest.Bastion{Host: pulumi.String("bastion.example"), Password: pulumi.String("x")}
 			}
 			d := deploy(t, args)
 			sa := d.servers
@@ -596,14 +597,14 @@ func TestClusterHostsForProvisioning(t *testing.T) {
 
 // resolveHosts runs the cluster and resolves every host's Connect,
 // PrivateAddress, PublicAddress, DataDiskSerial and InstanceID.
-func resolveHosts(t *testing.T, args *ClusterArgs) [][5]string {
+func resolveHosts(t *testing.T, args *natsnest.ClusterArgs) [][5]string {
 	t.Helper()
 	m := newClusterMocks()
 	stubBuild(t)
-	orig := newServers
-	defer func() { newServers = orig }()
+	orig := (*natsnest.TestNewServers)
+	defer func() { (*natsnest.TestNewServers) = orig }()
 	var out [][5]string
-	newServers = func(ctx *pulumi.Context, name string, sa *ServersArgs, opts ...pulumi.ResourceOption) (*Servers, error) {
+	(*natsnest.TestNewServers) = func(ctx *pulumi.Context, name string, sa *natsnest.ServersArgs, opts ...pulumi.ResourceOption) (*natsnest.Servers, error) {
 		for _, h := range sa.Hosts {
 			var r [5]string
 			for i, in := range []pulumi.StringInput{h.Connect, h.PrivateAddress, h.PublicAddress, h.DataDiskSerial, h.InstanceID} {
@@ -619,7 +620,7 @@ func resolveHosts(t *testing.T, args *ClusterArgs) [][5]string {
 		return orig(ctx, name, sa, opts...)
 	}
 	if err := runWithMocks(m, func(ctx *pulumi.Context) error {
-		_, err := NewCluster(ctx, "c", args)
+		_, err := natsnest.NewCluster(ctx, "c", args)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -635,22 +636,22 @@ func TestClusterImageLookup(t *testing.T) {
 			t.Fatalf("%d image lookups, want 1", len(calls))
 		}
 		for k, v := range map[resource.PropertyKey]string{
-			"nameRegex": DefaultImageNameRegexAMD64, "owners": "system", "osType": "linux",
+			"nameRegex": natsnest.DefaultImageNameRegexAMD64, "owners": "system", "osType": "linux",
 			"instanceType": "ecs.g7.large", "mostRecent": "true",
 		} {
 			if got := str(calls[0].Args, k); got != v {
 				t.Errorf("lookup %s = %q, want %q", k, got, v)
 			}
 		}
-		if got := str(d.mocks.byName(t, "c-nats-1").Inputs, "imageId"); got != d.mocks.imageID {
-			t.Errorf("imageId = %q, want the lookup's %q", got, d.mocks.imageID)
+		if got := str(d.mocks.byName(t, "c-nats-1").Inputs, "imageId"); got != d.mocks.ImageID {
+			t.Errorf("imageId = %q, want the lookup's %q", got, d.mocks.ImageID)
 		}
 	})
 	t.Run("arm64 instance type", func(t *testing.T) {
 		args := validClusterArgs()
 		args.InstanceType = "ecs.g8y.large"
 		d := deploy(t, args)
-		if got := str(d.mocks.callsTo("alicloud:ecs/getImages:getImages")[0].Args, "nameRegex"); got != DefaultImageNameRegexARM64 {
+		if got := str(d.mocks.callsTo("alicloud:ecs/getImages:getImages")[0].Args, "nameRegex"); got != natsnest.DefaultImageNameRegexARM64 {
 			t.Errorf("nameRegex = %q", got)
 		}
 		if d.servers.Binary.Arch != "arm64" {
@@ -670,10 +671,10 @@ func TestClusterImageLookup(t *testing.T) {
 	})
 	t.Run("no image found", func(t *testing.T) {
 		m := newClusterMocks()
-		m.imageID = ""
+		m.NoImage = true
 		stubBuild(t)
 		err := runWithMocks(m, func(ctx *pulumi.Context) error {
-			_, err := NewCluster(ctx, "c", validClusterArgs())
+			_, err := natsnest.NewCluster(ctx, "c", validClusterArgs())
 			return err
 		})
 		if err == nil || !strings.Contains(err.Error(), "ImageNameRegex") {
@@ -698,9 +699,9 @@ func captureWarnings(t *testing.T) *[]string {
 	t.Helper()
 	var mu sync.Mutex
 	var got []string
-	orig := warn
-	t.Cleanup(func() { warn = orig })
-	warn = func(_ *pulumi.Context, _ pulumi.Resource, msg string) {
+	orig := (*natsnest.Warn)
+	t.Cleanup(func() { (*natsnest.Warn) = orig })
+	(*natsnest.Warn) = func(_ *pulumi.Context, _ pulumi.Resource, msg string) {
 		mu.Lock()
 		got = append(got, msg)
 		mu.Unlock()
@@ -743,10 +744,10 @@ func TestClusterZones(t *testing.T) {
 		args.Zones = []string{"cn-hangzhou-i", "cn-hangzou-j"}
 		args.VSwitchCIDRs = nil
 		err := runWithMocks(m, func(ctx *pulumi.Context) error {
-			_, err := NewCluster(ctx, "c", args)
+			_, err := natsnest.NewCluster(ctx, "c", args)
 			return err
 		})
-		if err == nil || !errors.Is(err, ErrInvalidArgs) ||
+		if err == nil || !errors.Is(err, natsnest.ErrInvalidArgs) ||
 			!strings.Contains(err.Error(), `Zones[1]: "cn-hangzou-j" is not a zone of this region`) ||
 			strings.Contains(err.Error(), "Zones[0]") {
 			t.Fatalf("err = %v", err)
@@ -777,8 +778,8 @@ func TestClusterZones(t *testing.T) {
 			args.NodeCount, args.Zones = tc.nodes, tc.zones
 			args.AllowedClientCIDRs = []string{"172.16.0.0/12", testSSHCIDR} // no natsContext warning
 			deploy(t, args, func(m *clusterMocks) {
-				m.regionZones = m.zones
-				m.zones = []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"}
+				m.RegionZones = m.Zones
+				m.Zones = []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"}
 			})
 			joined := strings.Join(*warnings, "\n")
 			if tc.want == "" && joined != "" {
@@ -845,7 +846,7 @@ func TestClusterSecondRunIsIdentical(t *testing.T) {
 func TestClusterNewerImageDoesNotReplaceNodes(t *testing.T) {
 	args := validClusterArgs()
 	old := deploy(t, args)
-	newer := deploy(t, args, func(m *clusterMocks) { m.imageID = "debian_12_12_x64_20G_alibase_20260101.vhd" })
+	newer := deploy(t, args, func(m *clusterMocks) { m.ImageID = "debian_12_12_x64_20G_alibase_20260101.vhd" })
 	a, b := snapshots(old.mocks), snapshots(newer.mocks)
 	changed := 0
 	for k, sa := range a {
@@ -884,7 +885,7 @@ func TestClusterInvalidArgsFailBeforeAnyRegistration(t *testing.T) {
 			if err == nil {
 				t.Fatal("Validate accepted invalid args")
 			}
-			if !errors.Is(err, ErrInvalidArgs) {
+			if !errors.Is(err, natsnest.ErrInvalidArgs) {
 				t.Errorf("%v does not wrap ErrInvalidArgs", err)
 			}
 			for _, field := range []string{"NodeCount", "InstancePassword", "AdminPassword", "AllowedClientCIDRs[0]", "Durability"} {
@@ -900,17 +901,17 @@ func TestClusterInvalidArgsFailBeforeAnyRegistration(t *testing.T) {
 
 			m := newClusterMocks()
 			runErr := runWithMocks(m, func(ctx *pulumi.Context) error {
-				_, err := NewCluster(ctx, "c", args)
+				_, err := natsnest.NewCluster(ctx, "c", args)
 				return err
 			})
-			if !errors.Is(runErr, ErrInvalidArgs) {
+			if !errors.Is(runErr, natsnest.ErrInvalidArgs) {
 				t.Fatalf("NewCluster: %v", runErr)
 			}
 			if regs := m.registrations(); len(regs) != 0 {
 				t.Errorf("%d resources registered before validation failed: %v", len(regs), regs[0].Name)
 			}
-			if len(m.calls) != 0 {
-				t.Errorf("%d lookups made before validation failed", len(m.calls))
+			if len(m.Calls("")) != 0 {
+				t.Errorf("%d lookups made before validation failed", len(m.Calls("")))
 			}
 		})
 	}
@@ -920,90 +921,100 @@ func TestClusterValidateRules(t *testing.T) {
 	key := testPrivateKey(t)
 	for _, tc := range []struct {
 		name  string
-		edit  func(a *ClusterArgs)
+		edit  func(a *natsnest.ClusterArgs)
 		field string // "" means valid
 	}{
-		{"valid", func(a *ClusterArgs) {}, ""},
-		{"one node", func(a *ClusterArgs) { a.NodeCount = 1 }, ""},
-		{"eleven nodes", func(a *ClusterArgs) { a.NodeCount = 11 }, ""},
-		{"four nodes", func(a *ClusterArgs) { a.NodeCount = 4 }, "NodeCount"},
-		{"negative nodes", func(a *ClusterArgs) { a.NodeCount = -1 }, "NodeCount"},
-		{"no zones", func(a *ClusterArgs) { a.Zones = nil }, "Zones"},
-		{"bad zone", func(a *ClusterArgs) { a.Zones = []string{"Hangzhou I"} }, "Zones[0]"},
-		{"zone twice", func(a *ClusterArgs) { a.Zones = []string{"cn-hangzhou-i", "cn-hangzhou-i"} }, "Zones[1]"},
-		{"more zones than nodes", func(a *ClusterArgs) { a.NodeCount = 1; a.Zones = []string{"cn-hangzhou-i", "cn-hangzhou-j"} }, "Zones"},
-		{"bad prefix", func(a *ClusterArgs) { a.NodeNamePrefix = "Nats_" }, "NodeNamePrefix"},
-		{"unknown charge type", func(a *ClusterArgs) { a.ChargeType = "Spot" }, "ChargeType"},
-		{"period without subscription", func(a *ClusterArgs) { a.Period = 3 }, "Period"},
-		{"subscription 10 months", func(a *ClusterArgs) { a.ChargeType = ChargePrePaid; a.Period = 10 }, "Period"},
-		{"subscription 2 weeks", func(a *ClusterArgs) { a.ChargeType = ChargePrePaid; a.Period = 2; a.PeriodUnit = "Week" }, ""},
-		{"subscription by the day", func(a *ClusterArgs) { a.ChargeType = ChargePrePaid; a.PeriodUnit = "Day" }, "PeriodUnit"},
-		{"existing VPC", func(a *ClusterArgs) {
+		{"valid", func(a *natsnest.ClusterArgs) {}, ""},
+		{"one node", func(a *natsnest.ClusterArgs) { a.NodeCount = 1 }, ""},
+		{"eleven nodes", func(a *natsnest.ClusterArgs) { a.NodeCount = 11 }, ""},
+		{"four nodes", func(a *natsnest.ClusterArgs) { a.NodeCount = 4 }, "NodeCount"},
+		{"negative nodes", func(a *natsnest.ClusterArgs) { a.NodeCount = -1 }, "NodeCount"},
+		{"no zones", func(a *natsnest.ClusterArgs) { a.Zones = nil }, "Zones"},
+		{"bad zone", func(a *natsnest.ClusterArgs) { a.Zones = []string{"Hangzhou I"} }, "Zones[0]"},
+		{"zone twice", func(a *natsnest.ClusterArgs) { a.Zones = []string{"cn-hangzhou-i", "cn-hangzhou-i"} }, "Zones[1]"},
+		{"more zones than nodes", func(a *natsnest.ClusterArgs) { a.NodeCount = 1; a.Zones = []string{"cn-hangzhou-i", "cn-hangzhou-j"} }, "Zones"},
+		{"bad prefix", func(a *natsnest.ClusterArgs) { a.NodeNamePrefix = "Nats_" }, "NodeNamePrefix"},
+		{"unknown charge type", func(a *natsnest.ClusterArgs) { a.ChargeType = "Spot" }, "ChargeType"},
+		{"period without subscription", func(a *natsnest.ClusterArgs) { a.Period = 3 }, "Period"},
+		{"subscription 10 months", func(a *natsnest.ClusterArgs) { a.ChargeType = natsnest.ChargePrePaid; a.Period = 10 }, "Period"},
+		{"subscription 2 weeks", func(a *natsnest.ClusterArgs) {
+			a.ChargeType = natsnest.ChargePrePaid
+			a.Period = 2
+			a.PeriodUnit = "Week"
+		}, ""},
+		{"subscription by the day", func(a *natsnest.ClusterArgs) { a.ChargeType = natsnest.ChargePrePaid; a.PeriodUnit = "Day" }, "PeriodUnit"},
+		{"existing VPC", func(a *natsnest.ClusterArgs) {
 			a.VpcID, a.VpcCIDR, a.VSwitchIDs = pulumi.String("vpc-1"), "10.0.0.0/16", []pulumi.StringInput{pulumi.String("vsw-1")}
 		}, ""},
-		{"existing VPC without its CIDR", func(a *ClusterArgs) {
+		{"existing VPC without its CIDR", func(a *natsnest.ClusterArgs) {
 			a.VpcID, a.VSwitchIDs = pulumi.String("vpc-1"), []pulumi.StringInput{pulumi.String("vsw-1")}
 		}, "VpcCIDR"},
-		{"existing VPC without vswitches", func(a *ClusterArgs) { a.VpcID, a.VpcCIDR = pulumi.String("vpc-1"), "10.0.0.0/16" }, "VSwitchIDs"},
-		{"empty VPC ID", func(a *ClusterArgs) {
+		{"existing VPC without vswitches", func(a *natsnest.ClusterArgs) { a.VpcID, a.VpcCIDR = pulumi.String("vpc-1"), "10.0.0.0/16" }, "VSwitchIDs"},
+		{"empty VPC ID", func(a *natsnest.ClusterArgs) {
 			a.VpcID, a.VpcCIDR, a.VSwitchIDs = pulumi.String(""), "10.0.0.0/16", []pulumi.StringInput{pulumi.String("vsw-1")}
 		}, "VpcID"},
-		{"vswitches without VPC", func(a *ClusterArgs) { a.VSwitchIDs = []pulumi.StringInput{pulumi.String("vsw-1")} }, "VSwitchIDs"},
-		{"public VPC range", func(a *ClusterArgs) { a.VpcCIDR = "8.8.0.0/16" }, "VpcCIDR"},
-		{"VPC range too small", func(a *ClusterArgs) { a.VpcCIDR = "10.0.0.0/28" }, "VpcCIDR"},
-		{"host bits", func(a *ClusterArgs) { a.VpcCIDR = "10.0.0.1/16" }, "VpcCIDR"},
-		{"vswitch outside", func(a *ClusterArgs) { a.VSwitchCIDRs = []string{"192.168.0.0/24"} }, "VSwitchCIDRs[0]"},
-		{"vswitches overlap", func(a *ClusterArgs) {
+		{"vswitches without VPC", func(a *natsnest.ClusterArgs) { a.VSwitchIDs = []pulumi.StringInput{pulumi.String("vsw-1")} }, "VSwitchIDs"},
+		{"public VPC range", func(a *natsnest.ClusterArgs) { a.VpcCIDR = "8.8.0.0/16" }, "VpcCIDR"},
+		{"VPC range too small", func(a *natsnest.ClusterArgs) { a.VpcCIDR = "10.0.0.0/28" }, "VpcCIDR"},
+		{"host bits", func(a *natsnest.ClusterArgs) { a.VpcCIDR = "10.0.0.1/16" }, "VpcCIDR"},
+		{"vswitch outside", func(a *natsnest.ClusterArgs) { a.VSwitchCIDRs = []string{"192.168.0.0/24"} }, "VSwitchCIDRs[0]"},
+		{"vswitches overlap", func(a *natsnest.ClusterArgs) {
 			a.Zones = []string{"cn-hangzhou-i", "cn-hangzhou-j"}
 			a.VSwitchCIDRs = []string{"172.16.0.0/16", "172.16.1.0/24"}
 		}, "VSwitchCIDRs[1]"},
-		{"bad instance type", func(a *ClusterArgs) { a.InstanceType = "g7.large" }, "InstanceType"},
-		{"bad image regex", func(a *ClusterArgs) { a.ImageNameRegex = "(" }, "ImageNameRegex"},
-		{"small system disk", func(a *ClusterArgs) { a.SystemDiskSize = 10 }, "SystemDiskSize"},
-		{"unknown disk category", func(a *ClusterArgs) { a.DataDiskCategory = "hdd" }, "DataDiskCategory"},
+		{"bad instance type", func(a *natsnest.ClusterArgs) { a.InstanceType = "g7.large" }, "InstanceType"},
+		{"bad image regex", func(a *natsnest.ClusterArgs) { a.ImageNameRegex = "(" }, "ImageNameRegex"},
+		{"small system disk", func(a *natsnest.ClusterArgs) { a.SystemDiskSize = 10 }, "SystemDiskSize"},
+		{"unknown disk category", func(a *natsnest.ClusterArgs) { a.DataDiskCategory = "hdd" }, "DataDiskCategory"},
 		// terraform-provider-alicloud v1.144.0 rejects these two.
-		{"cloud_auto data disk", func(a *ClusterArgs) { a.DataDiskCategory = "cloud_auto" }, "DataDiskCategory"},
-		{"cloud_essd_entry system disk", func(a *ClusterArgs) { a.SystemDiskCategory = "cloud_essd_entry" }, "SystemDiskCategory"},
-		{"arm64 binary on amd64 nodes", func(a *ClusterArgs) { a.Binary.Arch = "arm64" }, "Binary.Arch"},
-		{"amd64 binary on Yitian nodes", func(a *ClusterArgs) { a.InstanceType, a.Binary.Arch = "ecs.g8m.large", "amd64" }, "Binary.Arch"},
-		{"arm64 binary on arm64 nodes", func(a *ClusterArgs) { a.InstanceType, a.Binary.Arch = "ecs.c8m.large", "arm64" }, ""},
-		{"renewal with pay-as-you-go", func(a *ClusterArgs) { a.RenewalStatus = RenewalAuto }, "RenewalStatus"},
-		{"renewal period with pay-as-you-go", func(a *ClusterArgs) { a.AutoRenewPeriod = 1 }, "AutoRenewPeriod"},
-		{"unknown renewal", func(a *ClusterArgs) { a.ChargeType, a.RenewalStatus = ChargePrePaid, "Forever" }, "RenewalStatus"},
-		{"renewal period of 4 months", func(a *ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = ChargePrePaid, 4 }, "AutoRenewPeriod"},
-		{"renewal period of 6 weeks", func(a *ClusterArgs) { a.ChargeType, a.PeriodUnit, a.AutoRenewPeriod = ChargePrePaid, "Week", 6 }, "AutoRenewPeriod"},
-		{"renewal period without auto renewal", func(a *ClusterArgs) {
-			a.ChargeType, a.RenewalStatus, a.AutoRenewPeriod = ChargePrePaid, RenewalNone, 3
+		{"cloud_auto data disk", func(a *natsnest.ClusterArgs) { a.DataDiskCategory = "cloud_auto" }, "DataDiskCategory"},
+		{"cloud_essd_entry system disk", func(a *natsnest.ClusterArgs) { a.SystemDiskCategory = "cloud_essd_entry" }, "SystemDiskCategory"},
+		{"arm64 binary on amd64 nodes", func(a *natsnest.ClusterArgs) { a.Binary.Arch = "arm64" }, "Binary.Arch"},
+		{"amd64 binary on Yitian nodes", func(a *natsnest.ClusterArgs) { a.InstanceType, a.Binary.Arch = "ecs.g8m.large", "amd64" }, "Binary.Arch"},
+		{"arm64 binary on arm64 nodes", func(a *natsnest.ClusterArgs) { a.InstanceType, a.Binary.Arch = "ecs.c8m.large", "arm64" }, ""},
+		{"renewal with pay-as-you-go", func(a *natsnest.ClusterArgs) { a.RenewalStatus = natsnest.RenewalAuto }, "RenewalStatus"},
+		{"renewal period with pay-as-you-go", func(a *natsnest.ClusterArgs) { a.AutoRenewPeriod = 1 }, "AutoRenewPeriod"},
+		{"unknown renewal", func(a *natsnest.ClusterArgs) { a.ChargeType, a.RenewalStatus = natsnest.ChargePrePaid, "Forever" }, "RenewalStatus"},
+		{"renewal period of 4 months", func(a *natsnest.ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = natsnest.ChargePrePaid, 4 }, "AutoRenewPeriod"},
+		{"renewal period of 6 weeks", func(a *natsnest.ClusterArgs) {
+			a.ChargeType, a.PeriodUnit, a.AutoRenewPeriod = natsnest.ChargePrePaid, "Week", 6
 		}, "AutoRenewPeriod"},
-		{"auto renewal for 12 months", func(a *ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = ChargePrePaid, 12 }, ""},
-		{"store larger than disk", func(a *ClusterArgs) { a.MaxFileStore = 40 << 30 }, "MaxFileStore"},
-		{"no login", func(a *ClusterArgs) { a.InstancePassword = nil }, "InstancePassword"},
-		{"long password", func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Aa1" + strings.Repeat("x", 28)) }, "InstancePassword"},
-		{"password with space", func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Abc 12345") }, "InstancePassword"},
-		{"password with underscore", func(a *ClusterArgs) { a.InstancePassword = pulumi.String("Abc_12345") }, "InstancePassword"},
-		{"key pair", func(a *ClusterArgs) {
+		{"renewal period without auto renewal", func(a *natsnest.ClusterArgs) {
+			a.ChargeType, a.RenewalStatus, a.AutoRenewPeriod = natsnest.ChargePrePaid, natsnest.RenewalNone, 3
+		}, "AutoRenewPeriod"},
+		{"auto renewal for 12 months", func(a *natsnest.ClusterArgs) { a.ChargeType, a.AutoRenewPeriod = natsnest.ChargePrePaid, 12 }, ""},
+		{"store larger than disk", func(a *natsnest.ClusterArgs) { a.MaxFileStore = 40 << 30 }, "MaxFileStore"},
+		{"no login", func(a *natsnest.ClusterArgs) { a.InstancePassword = nil }, "InstancePassword"},
+		{"long password", func(a *natsnest.ClusterArgs) { a.InstancePassword = pulumi.String("Aa1" + strings.Repeat("x", 28)) }, "InstancePassword"},
+		{"password with space", func(a *natsnest.ClusterArgs) { a.InstancePassword = pulumi.String("Abc 12345") }, "InstancePassword"},
+		{"password with underscore", func(a *natsnest.ClusterArgs) { a.InstancePassword = pulumi.String("Abc_12345") }, "InstancePassword"},
+		{"key pair", func(a *natsnest.ClusterArgs) {
 			a.InstancePassword, a.KeyPairName, a.SSHPrivateKey = nil, "k1", pulumi.String(key)
 		}, ""},
-		{"key pair without key", func(a *ClusterArgs) { a.InstancePassword, a.KeyPairName = nil, "k1" }, "SSHPrivateKey"},
-		{"key without key pair", func(a *ClusterArgs) { a.SSHPrivateKey = pulumi.String(key) }, "KeyPairName"},
-		{"garbage key", func(a *ClusterArgs) { a.KeyPairName, a.SSHPrivateKey = "k1", pulumi.String("not a key") }, "SSHPrivateKey"},
-		{"public without SSH CIDR", func(a *ClusterArgs) { a.SSHCIDR = "" }, "SSHCIDR"},
-		{"public through bastion", func(a *ClusterArgs) {
+		{"key pair without key", func(a *natsnest.ClusterArgs) { a.InstancePassword, a.KeyPairName = nil, "k1" }, "SSHPrivateKey"},
+		{"key without key pair", func(a *natsnest.ClusterArgs) { a.SSHPrivateKey = pulumi.String(key) }, "KeyPairName"},
+		{"garbage key", func(a *natsnest.ClusterArgs) { a.KeyPairName, a.SSHPrivateKey = "k1", pulumi.String("not a key") }, "SSHPrivateKey"},
+		{"public without SSH CIDR", func(a *natsnest.ClusterArgs) { a.SSHCIDR = "" }, "SSHCIDR"},
+		{"public through bastion", func(a *natsnest.ClusterArgs) {
 			inExistingVPC(a)
-			a.PublicAccess, a.Bastion = true, &Bastion{Host: pulumi.String("b")}
+			a.PublicAccess, a.Bastion = true, &natsnest.Bastion{Host: pulumi.String("b")}
 		}, ""},
-		{"private in a new VPC", func(a *ClusterArgs) { a.PublicAccess = false }, "PublicAccess"},
-		{"bastion into a new VPC", func(a *ClusterArgs) { a.Bastion = &Bastion{Host: pulumi.String("b")} }, "Bastion"},
-		{"private in an existing VPC", func(a *ClusterArgs) { inExistingVPC(a) }, ""},
-		{"bandwidth", func(a *ClusterArgs) { a.PublicAccess, a.SSHCIDR, a.InternetBandwidth = true, "1.2.3.4/32", 500 }, "InternetBandwidth"},
-		{"EIP charge", func(a *ClusterArgs) { a.PublicAccess, a.SSHCIDR, a.InternetChargeType = true, "1.2.3.4/32", "Free" }, "InternetChargeType"},
-		{"client CIDR twice", func(a *ClusterArgs) { a.AllowedClientCIDRs = []string{"10.0.0.0/8", "10.0.0.0/8"} }, "AllowedClientCIDRs[1]"},
-		{"bad SSH CIDR", func(a *ClusterArgs) { a.SSHCIDR = "everyone" }, "SSHCIDR"},
-		{"bad monitoring CIDR", func(a *ClusterArgs) { a.MonitoringCIDR = "10.0.0.0/33" }, "MonitoringCIDR"},
-		{"IPv6 CIDR", func(a *ClusterArgs) { a.MonitoringCIDR = "fd00::/8" }, "MonitoringCIDR"},
-		{"reserved tag", func(a *ClusterArgs) { a.ResourceTags = map[string]string{"aliyun-x": "y"} }, `ResourceTags["aliyun-x"]`},
-		{"no app user", func(a *ClusterArgs) { a.Accounts = nil }, "Accounts"},
-		{"binary URL without checksum", func(a *ClusterArgs) { a.Binary.URL = "https://mirror.example/nats.tar.gz" }, "Binary.SHA256"},
+		{"private in a new VPC", func(a *natsnest.ClusterArgs) { a.PublicAccess = false }, "PublicAccess"},
+		{"bastion into a new VPC", func(a *natsnest.ClusterArgs) { a.Bastion = &natsnest.Bastion{Host: pulumi.String("b")} }, "Bastion"},
+		{"private in an existing VPC", func(a *natsnest.ClusterArgs) { inExistingVPC(a) }, ""},
+		{"bandwidth", func(a *natsnest.ClusterArgs) {
+			a.PublicAccess, a.SSHCIDR, a.InternetBandwidth = true, "1.2.3.4/32", 500
+		}, "InternetBandwidth"},
+		{"EIP charge", func(a *natsnest.ClusterArgs) {
+			a.PublicAccess, a.SSHCIDR, a.InternetChargeType = true, "1.2.3.4/32", "Free"
+		}, "InternetChargeType"},
+		{"client CIDR twice", func(a *natsnest.ClusterArgs) { a.AllowedClientCIDRs = []string{"10.0.0.0/8", "10.0.0.0/8"} }, "AllowedClientCIDRs[1]"},
+		{"bad SSH CIDR", func(a *natsnest.ClusterArgs) { a.SSHCIDR = "everyone" }, "SSHCIDR"},
+		{"bad monitoring CIDR", func(a *natsnest.ClusterArgs) { a.MonitoringCIDR = "10.0.0.0/33" }, "MonitoringCIDR"},
+		{"IPv6 CIDR", func(a *natsnest.ClusterArgs) { a.MonitoringCIDR = "fd00::/8" }, "MonitoringCIDR"},
+		{"reserved tag", func(a *natsnest.ClusterArgs) { a.ResourceTags = map[string]string{"aliyun-x": "y"} }, `ResourceTags["aliyun-x"]`},
+		{"no app user", func(a *natsnest.ClusterArgs) { a.Accounts = nil }, "Accounts"},
+		{"binary URL without checksum", func(a *natsnest.ClusterArgs) { a.Binary.URL = "https://mirror.example/nats.tar.gz" }, "Binary.SHA256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := validClusterArgs()
@@ -1016,7 +1027,7 @@ func TestClusterValidateRules(t *testing.T) {
 				t.Errorf("accepted; want an error naming %s", tc.field)
 			case tc.field != "" && !strings.Contains(err.Error(), tc.field+":"):
 				t.Errorf("error does not name %s: %v", tc.field, err)
-			case err != nil && !errors.Is(err, ErrInvalidArgs):
+			case err != nil && !errors.Is(err, natsnest.ErrInvalidArgs):
 				t.Errorf("%v does not wrap ErrInvalidArgs", err)
 			}
 		})
@@ -1024,7 +1035,7 @@ func TestClusterValidateRules(t *testing.T) {
 }
 
 func TestClusterDefaults(t *testing.T) {
-	a := validClusterArgs().withDefaults()
+	a := natsnest.ClusterWithDefaults(*validClusterArgs())
 	for field, got := range map[string]any{
 		"NodeCount": a.NodeCount, "ChargeType": a.ChargeType, "VpcCIDR": a.VpcCIDR,
 		"VSwitchCIDRs": a.VSwitchCIDRs, "InstanceType": a.InstanceType, "ImageNameRegex": a.ImageNameRegex,
@@ -1036,7 +1047,7 @@ func TestClusterDefaults(t *testing.T) {
 	} {
 		want := map[string]any{
 			"NodeCount": 3, "ChargeType": "PostPaid", "VpcCIDR": "172.16.0.0/12",
-			"VSwitchCIDRs": []string{"172.16.0.0/24"}, "InstanceType": "ecs.g7.large", "ImageNameRegex": DefaultImageNameRegexAMD64,
+			"VSwitchCIDRs": []string{"172.16.0.0/24"}, "InstanceType": "ecs.g7.large", "ImageNameRegex": natsnest.DefaultImageNameRegexAMD64,
 			"SystemDiskSize": 40, "SystemDiskCategory": "cloud_essd", "DataDiskSize": 40, "DataDiskCategory": "cloud_essd",
 			"MaxFileStore": int64(40) << 30 * 9 / 10, "AllowedClientCIDRs": []string{"172.16.0.0/12"},
 			"SSHCIDR": testSSHCIDR, "MonitoringCIDR": "172.16.0.0/12", "NodeNamePrefix": "nats",
@@ -1048,7 +1059,7 @@ func TestClusterDefaults(t *testing.T) {
 	}
 	orig := validClusterArgs()
 	orig.Zones = []string{"cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"}
-	d := orig.withDefaults()
+	d := natsnest.ClusterWithDefaults(*orig)
 	if want := []string{"172.16.0.0/24", "172.16.1.0/24", "172.16.2.0/24"}; !slices.Equal(d.VSwitchCIDRs, want) {
 		t.Errorf("VSwitchCIDRs = %v, want %v", d.VSwitchCIDRs, want)
 	}
@@ -1065,7 +1076,7 @@ func TestClusterHelpers(t *testing.T) {
 		"ecs.r8m.xlarge": "arm64", "ecs.ebmg8y.32xlarge": "arm64", "ecs.g8a.large": "amd64", "ecs.r6.large": "amd64",
 		"ecs.r7.large": "amd64", "ecs.g8i.large": "amd64", "ecs.c7a.large": "amd64",
 	} {
-		if got := instanceArch(typ); got != want {
+		if got := natsnest.InstanceArch(typ); got != want {
 			t.Errorf("instanceArch(%s) = %s, want %s", typ, got, want)
 		}
 	}
@@ -1074,8 +1085,8 @@ func TestClusterHelpers(t *testing.T) {
 		"Ab1!": false, "Aa1`~!@#$%^&*-+={}[]:;'<>,.?/": true, "Aa1\\bcdefg": false, "Aa1|bcdefg": false, "Aa1\"bcdefg": false,
 		"Aa1äbcdefg": false, strings.Repeat("Aa1", 10): true, strings.Repeat("Aa1", 10) + "x": false,
 	} {
-		if got := checkInstancePassword(pw) == ""; got != ok {
-			t.Errorf("checkInstancePassword(%q) ok = %v, want %v (%s)", pw, got, ok, checkInstancePassword(pw))
+		if got := natsnest.CheckInstancePassword(pw) == ""; got != ok {
+			t.Errorf("checkInstancePassword(%q) ok = %v, want %v (%s)", pw, got, ok, natsnest.CheckInstancePassword(pw))
 		}
 	}
 	for _, tc := range []struct {
@@ -1086,15 +1097,15 @@ func TestClusterHelpers(t *testing.T) {
 		{"172.16.0.0/12", 0, "172.16.0.0/24"}, {"172.16.0.0/12", 2, "172.16.2.0/24"},
 		{"10.0.0.0/16", 255, "10.0.255.0/24"}, {"10.0.0.0/16", 256, ""}, {"10.0.0.0/24", 1, ""}, {"10.0.0.0/25", 0, ""},
 	} {
-		got, ok := nthSubnet(netip.MustParsePrefix(tc.vpc), 24, tc.i)
+		got, ok := natsnest.NthSubnet(netip.MustParsePrefix(tc.vpc), 24, tc.i)
 		if (tc.want == "") == ok || (ok && got.String() != tc.want) {
 			t.Errorf("nthSubnet(%s, %d) = %v %v, want %q", tc.vpc, tc.i, got, ok, tc.want)
 		}
 	}
-	if got := cidrSlug("10.0.0.0/16"); got != "10-0-0-0-16" {
+	if got := natsnest.CidrSlug("10.0.0.0/16"); got != "10-0-0-0-16" {
 		t.Errorf("cidrSlug = %s", got)
 	}
-	if got := unavailableZones([]string{"a", "b", "c"}, []string{"c", "a"}); !slices.Equal(got, []string{"b"}) {
+	if got := natsnest.UnavailableZones([]string{"a", "b", "c"}, []string{"c", "a"}); !slices.Equal(got, []string{"b"}) {
 		t.Errorf("unavailableZones = %v", got)
 	}
 }

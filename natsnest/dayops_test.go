@@ -1,7 +1,8 @@
-package natsnest
+package natsnest_test
 
 import (
 	"fmt"
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 	"reflect"
 	"sort"
 	"strings"
@@ -88,7 +89,7 @@ func TestServersScaleOutAndIn(t *testing.T) {
 	wantOut = append(wantOut, hostSteps("config", "service", "leave")(1, 2, 3)...)
 	wantOut = append(wantOut, hostSteps(steps...)(4, 5)...)
 	sort.Strings(wantOut)
-	if got := changedSteps(t, three, func(a *ServersArgs) { a.Hosts = append(a.Hosts, five.Hosts[3:]...) }); !reflect.DeepEqual(got, wantOut) {
+	if got := changedSteps(t, three, func(a *natsnest.ServersArgs) { a.Hosts = append(a.Hosts, five.Hosts[3:]...) }); !reflect.DeepEqual(got, wantOut) {
 		t.Errorf("scale out 3 → 5 changed %v\nwant %v", got, wantOut)
 	}
 
@@ -98,7 +99,7 @@ func TestServersScaleOutAndIn(t *testing.T) {
 		wantIn = append(wantIn, s+"(gone)")
 	}
 	sort.Strings(wantIn)
-	if got := changedSteps(t, five, func(a *ServersArgs) { a.Hosts = a.Hosts[:3] }); !reflect.DeepEqual(got, wantIn) {
+	if got := changedSteps(t, five, func(a *natsnest.ServersArgs) { a.Hosts = a.Hosts[:3] }); !reflect.DeepEqual(got, wantIn) {
 		t.Errorf("scale in 5 → 3 changed %v\nwant %v", got, wantIn)
 	}
 
@@ -122,7 +123,7 @@ func TestServersScaleOutAndIn(t *testing.T) {
 // duck mode and waiting for the full /healthz — and nothing else.
 func TestServersUpgradeReRunsBinaryAndService(t *testing.T) {
 	base := svArgs(t, 3)
-	got := changedSteps(t, base, func(a *ServersArgs) {
+	got := changedSteps(t, base, func(a *natsnest.ServersArgs) {
 		a.NATSVersion = "2.15.3"
 		a.Binary.LocalPath = svBinary(t, "#!/bin/sh\necho 'nats-server: v2.15.3'\n")
 	})

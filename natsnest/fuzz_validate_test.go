@@ -1,9 +1,10 @@
-package natsnest
+package natsnest_test
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -22,14 +23,14 @@ func FuzzValidateThenRender(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, user, password, account, cluster, tag string) {
 		a := svArgs(t, 3)
-		a.Accounts = []Account{{Name: account, Users: []User{{Name: user, Password: pulumi.String(password)}}}}
+		a.Accounts = []natsnest.Account{{Name: account, Users: []natsnest.User{{Name: user, Password: pulumi.String(password)}}}}
 		a.ClusterName = cluster
 		a.Tags = []string{tag}
 		if err := a.Validate(); err != nil {
 			return
 		}
-		d := a.withDefaults()
-		files, err := renderNodeFiles(d, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"})
+		d := natsnest.ServersWithDefaults(*a)
+		files, err := natsnest.RenderNodeFiles(d, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"})
 		if err != nil {
 			t.Fatalf("valid arguments do not render: %v", err)
 		}

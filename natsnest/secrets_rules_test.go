@@ -1,9 +1,10 @@
-package natsnest
+package natsnest_test
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -28,7 +29,7 @@ func TestGuessable(t *testing.T) {
 		"correct horse battery staple": "",
 		"Instance-Pw-42":               "",
 	} {
-		got := guessable(pw)
+		got := natsnest.Guessable(pw)
 		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
 			t.Errorf("guessable(%q) = %q, want %q", pw, got, want)
 		}
@@ -44,10 +45,10 @@ func TestStackSecretEntropy(t *testing.T) {
 		"Jr3v9QkP2mXw7TzL":                 true,
 		"q3J0n2tY9sJ6mV1kXbQ7eR4wZ8uP5cA2": true,
 	} {
-		var p problems
-		checkStackSecret(&p, s)
-		if got := p.err() == nil; got != ok {
-			t.Errorf("stack secret %q: accepted %v, want %v (%v, %.0f bits)", s, got, ok, p.err(), entropyBits(s))
+		var p natsnest.Problems
+		natsnest.CheckStackSecret(&p, s)
+		if got := p.Err() == nil; got != ok {
+			t.Errorf("stack secret %q: accepted %v, want %v (%v, %.0f bits)", s, got, ok, p.Err(), natsnest.EntropyBits(s))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package natsnest
+package natsnest_test
 
 import (
 	"crypto/tls"
@@ -16,6 +16,7 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -44,8 +45,8 @@ func (p *pemPKI) issue(t testing.TB, s certSpec) (cert, key string) {
 	return p.ca.Issue(t, s)
 }
 
-func (p *pemPKI) tls() *TLSArgs {
-	return &TLSArgs{CA: p.CA, Cert: p.Cert, Key: pulumi.String(p.Key), VerifyClients: true, Routes: true, Monitoring: true}
+func (p *pemPKI) tls() *natsnest.TLSArgs {
+	return &natsnest.TLSArgs{CA: p.CA, Cert: p.Cert, Key: pulumi.String(p.Key), VerifyClients: true, Routes: true, Monitoring: true}
 }
 
 // keyMaterial is the base64 body of a PEM key: what must never appear
@@ -161,7 +162,7 @@ func TestServersRouteTLSNamesEveryNode(t *testing.T) {
 	args.TLS.Routes = true
 	args.Hosts[2].PrivateAddress = pulumi.String("10.0.0.9").ToStringOutput()
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		_, err := NewServers(ctx, "nats", args)
+		_, err := natsnest.NewServers(ctx, "nats", args)
 		return err
 	}, pulumi.WithMocks("natsnest", "test", &svMocks{}))
 	if err == nil || !strings.Contains(err.Error(), "10.0.0.9, which TLS.Cert does not name") {
@@ -174,7 +175,7 @@ func TestServersNKeyAndAnonymousUsers(t *testing.T) {
 	kp, _ := nkeys.CreateUser()
 	pub, _ := kp.PublicKey()
 	args := svArgs(t, 1)
-	args.Accounts[0].Users = append(args.Accounts[0].Users, User{NKey: pub})
+	args.Accounts[0].Users = append(args.Accounts[0].Users, natsnest.User{NKey: pub})
 	r := svMustDeploy(t, args)
 	o := loadWithFiles(t, r.payload(t, "n1"))
 	if len(o.Nkeys) != 1 || o.Nkeys[0].Nkey != pub || o.Nkeys[0].Account != "APP" {
@@ -188,19 +189,19 @@ func TestServersNKeyAndAnonymousUsers(t *testing.T) {
 	r = svMustDeploy(t, args)
 	f := r.payload(t, "n1")
 	o = loadWithFiles(t, f)
-	anon := anonymousNKey(svStackSecret)
+	anon := natsnest.AnonymousNKey(svStackSecret)
 	if o.NoAuthUser != anon || len(o.Nkeys) != 2 || o.Nkeys[1].Nkey != anon || o.Nkeys[1].Account != "APP" {
 		t.Fatalf("no_auth_user %q, nkeys %+v with AllowAnonymous", o.NoAuthUser, o.Nkeys)
 	}
-	if anonymousNKey(svStackSecret) != anon || anonymousNKey("another-stack-secret") == anon {
+	if natsnest.AnonymousNKey(svStackSecret) != anon || natsnest.AnonymousNKey("another-stack-secret") == anon {
 		t.Error("the anonymous user's key is not derived from the stack secret alone")
 	}
 	if !strings.Contains(f.RestartSettings, `no_auth_user="`+anon+`"`) {
 		t.Error("turning anonymous access on does not restart (nats-server does not reload no_auth_user)")
 	}
 	// The first user with a password is the context's, not the NKEY user.
-	args.Accounts[0].Users = []User{{NKey: pub}, {Name: "app", Password: pulumi.String(svAppPassword)}}
-	if u := firstUser(args.withDefaults().ServerOptions); u.Name != "app" {
+	args.Accounts[0].Users = []natsnest.User{{NKey: pub}, {Name: "app", Password: pulumi.String(svAppPassword)}}
+	if u := natsnest.FirstUser(natsnest.ServersWithDefaults(*args).ServerOptions); u.Name != "app" {
 		t.Errorf("natsContext user %+v", u)
 	}
 }
@@ -212,7 +213,7 @@ func TestAnonymousOptInOnARealServer(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		args := svArgs(t, 1)
 		args.AllowAnonymous = allow
-		files, err := renderNodeFiles(args.withDefaults(), []string{"127.0.0.1"})
+		files, err := natsnest.RenderNodeFiles(natsnest.ServersWithDefaults(*args), []string{"127.0.0.1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,13 +254,13 @@ func TestAnonymousOptInOnARealServer(t *testing.T) {
 func TestServersKeysOnlySSH(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		edit func(*ServersArgs)
+		edit func(*natsnest.ServersArgs)
 		want string
 	}{
-		{"key", func(*ServersArgs) {}, "1"},
-		{"password", func(a *ServersArgs) { a.SSH = SSH{Password: pulumi.String(svSSHPassword)} }, "0"},
-		{"key and password", func(a *ServersArgs) { a.SSH.Password = pulumi.String(svSSHPassword) }, "0"},
-		{"key, kept", func(a *ServersArgs) { a.SSH.KeepPasswordLogin = true }, "0"},
+		{"key", func(*natsnest.ServersArgs) {}, "1"},
+		{"password", func(a *natsnest.ServersArgs) { a.SSH = natsnest.SSH{Password: pulumi.String(svSSHPassword)} }, "0"},
+		{"key and password", func(a *natsnest.ServersArgs) { a.SSH.Password = pulumi.String(svSSHPassword) }, "0"},
+		{"key, kept", func(a *natsnest.ServersArgs) { a.SSH.KeepPasswordLogin = true }, "0"},
 	} {
 		args := svArgs(t, 1)
 		c.edit(args)
@@ -280,31 +281,31 @@ func TestValidateTLSMaterial(t *testing.T) {
 	serverOnly, serverOnlyKey := pki.issue(t, certSpec{Usage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPs: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}})
 	for _, c := range []struct {
 		name string
-		tls  TLSArgs
+		tls  natsnest.TLSArgs
 		want []string // "" entries: valid
 	}{
 		{"valid", *pki.tls(), nil},
-		{"client TLS with a public CA's certificate", TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key)}, nil},
-		{"nothing", TLSArgs{}, []string{"TLS.Cert: is required", "TLS.Key: is required"}},
-		{"not PEM", TLSArgs{Cert: "hello", Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: holds text that is not PEM"}},
-		{"key in the cert field", TLSArgs{Cert: pki.Key, Key: pulumi.String(pki.Key)}, []string{`TLS.Cert: PEM block 1 is a "PRIVATE KEY"`}},
-		{"garbage certificate", TLSArgs{Cert: testpki.PEM("CERTIFICATE", []byte("junk")), Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: PEM block 1 does not parse"}},
-		{"key of another certificate", TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: pulumi.String(other.Key)}, []string{"TLS.Key: does not go with TLS.Cert"}},
-		{"encrypted key", TLSArgs{Cert: pki.Cert, Key: pulumi.String("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n")}, []string{"TLS.Key: is encrypted"}},
-		{"other CA", TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: does not verify against TLS.CA"}},
-		{"CA is a leaf", TLSArgs{CA: other.Cert, Cert: pki.Cert, Key: pulumi.String(pki.Key)}, []string{"TLS.CA: certificate", "is not a CA"}},
-		{"expired", TLSArgs{CA: pki.CA, Cert: expired, Key: pulumi.String(expiredKey)}, []string{"TLS.Cert: expired on"}},
-		{"not yet valid", TLSArgs{CA: pki.CA, Cert: future, Key: pulumi.String(futureKey)}, []string{"TLS.Cert: is not valid before"}},
-		{"verify without CA", TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), VerifyClients: true}, []string{"TLS.CA: is required with VerifyClients"}},
-		{"routes without CA", TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), Routes: true}, []string{"TLS.CA: is required with Routes"}},
-		{"routes with a server-only certificate", TLSArgs{CA: pki.CA, Cert: serverOnly, Key: pulumi.String(serverOnlyKey), Routes: true}, []string{"for client authentication (nodes dial routes with it)"}},
-		{"everything at once", TLSArgs{CA: "x", Cert: expired, Key: pulumi.String(other.Key), Routes: true}, []string{"TLS.CA: holds text", "TLS.Cert: expired", "TLS.Key: does not go with"}},
+		{"client TLS with a public CA's certificate", natsnest.TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key)}, nil},
+		{"nothing", natsnest.TLSArgs{}, []string{"TLS.Cert: is required", "TLS.Key: is required"}},
+		{"not PEM", natsnest.TLSArgs{Cert: "hello", Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: holds text that is not PEM"}},
+		{"key in the cert field", natsnest.TLSArgs{Cert: pki.Key, Key: pulumi.String(pki.Key)}, []string{`TLS.Cert: PEM block 1 is a "PRIVATE KEY"`}},
+		{"garbage certificate", natsnest.TLSArgs{Cert: testpki.PEM("CERTIFICATE", []byte("junk")), Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: PEM block 1 does not parse"}},
+		{"key of another certificate", natsnest.TLSArgs{CA: pki.CA, Cert: pki.Cert, Key: pulumi.String(other.Key)}, []string{"TLS.Key: does not go with TLS.Cert"}},
+		{"encrypted key", natsnest.TLSArgs{Cert: pki.Cert, Key: pulumi.String("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n")}, []string{"TLS.Key: is encrypted"}},
+		{"other CA", natsnest.TLSArgs{CA: other.CA, Cert: pki.Cert, Key: pulumi.String(pki.Key)}, []string{"TLS.Cert: does not verify against TLS.CA"}},
+		{"CA is a leaf", natsnest.TLSArgs{CA: other.Cert, Cert: pki.Cert, Key: pulumi.String(pki.Key)}, []string{"TLS.CA: certificate", "is not a CA"}},
+		{"expired", natsnest.TLSArgs{CA: pki.CA, Cert: expired, Key: pulumi.String(expiredKey)}, []string{"TLS.Cert: expired on"}},
+		{"not yet valid", natsnest.TLSArgs{CA: pki.CA, Cert: future, Key: pulumi.String(futureKey)}, []string{"TLS.Cert: is not valid before"}},
+		{"verify without CA", natsnest.TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), VerifyClients: true}, []string{"TLS.CA: is required with VerifyClients"}},
+		{"routes without CA", natsnest.TLSArgs{Cert: pki.Cert, Key: pulumi.String(pki.Key), Routes: true}, []string{"TLS.CA: is required with Routes"}},
+		{"routes with a server-only certificate", natsnest.TLSArgs{CA: pki.CA, Cert: serverOnly, Key: pulumi.String(serverOnlyKey), Routes: true}, []string{"for client authentication (nodes dial routes with it)"}},
+		{"everything at once", natsnest.TLSArgs{CA: "x", Cert: expired, Key: pulumi.String(other.Key), Routes: true}, []string{"TLS.CA: holds text", "TLS.Cert: expired", "TLS.Key: does not go with"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var p problems
+			var p natsnest.Problems
 			tl := c.tls
-			validateTLS(&p, &tl)
-			err := p.err()
+			natsnest.ValidateTLS(&p, &tl)
+			err := p.Err()
 			if len(c.want) == 0 {
 				if err != nil {
 					t.Fatalf("valid TLS rejected: %v", err)

@@ -1,4 +1,4 @@
-package natsnest
+package natsnest_test
 
 import (
 	"context"
@@ -20,6 +20,8 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/natsconf"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/natsserver"
+	"github.com/natsnest/pulumi-natsnest/natsnest"
+	"github.com/natsnest/pulumi-natsnest/natsnest/natsnesttest"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
@@ -27,14 +29,12 @@ import (
 
 func init() {
 	// bcrypt at its minimum cost: the hashes are as valid, the tests faster.
-	bcryptCost = 4
+	(*natsnest.BcryptCost) = 4
 }
 
-// svMocks records every resource registered while a Servers program runs.
-type svMocks struct {
-	mu   sync.Mutex
-	regs []svReg
-}
+// svMocks is natsnesttest's Mocks (see clusterMocks), with the view of
+// registrations the Servers tests use.
+type svMocks struct{ natsnesttest.Mocks }
 
 // svReg is one registration, with what the register RPC says about it.
 type svReg struct {
@@ -45,49 +45,17 @@ type svReg struct {
 }
 
 // urnName is the name at the end of a URN.
-func urnName(urn string) string {
-	if i := strings.LastIndex(urn, "::"); i >= 0 {
-		return urn[i+2:]
-	}
-	return urn
-}
-
-func (m *svMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	r := svReg{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs}
-	if rpc := args.RegisterRPC; rpc != nil {
-		r.Parent = urnName(rpc.GetParent())
-		for _, d := range rpc.GetDependencies() {
-			r.Deps = append(r.Deps, urnName(d))
-		}
-		sort.Strings(r.Deps)
-	}
-	m.mu.Lock()
-	m.regs = append(m.regs, r)
-	m.mu.Unlock()
-	state := args.Inputs.Copy()
-	if args.TypeToken == "command:remote:Command" {
-		state["stdout"] = resource.NewStringProperty("natsnest " + args.Name + ": done")
-		state["stderr"] = resource.NewStringProperty("")
-		// pulumi-command's outputs are secret when the command is
-		// (stdout and stderr depend on create and update).
-		if args.Inputs["create"].IsSecret() || args.Inputs["update"].IsSecret() {
-			state["stdout"] = resource.MakeSecret(state["stdout"])
-			state["stderr"] = resource.MakeSecret(state["stderr"])
-		}
-	}
-	return args.Name + "-id", state, nil
-}
-
-func (m *svMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return nil, fmt.Errorf("unexpected call %s", args.Token)
-}
+func urnName(urn string) string { return natsnesttest.NameOf(urn) }
 
 func (m *svMocks) byName() map[string]svReg {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := map[string]svReg{}
-	for _, r := range m.regs {
-		out[r.Name] = r
+	for _, r := range m.Resources("") {
+		reg := svReg{Type: r.Type, Name: r.Name, Inputs: r.Inputs, Parent: urnName(r.Parent)}
+		for _, d := range r.Dependencies {
+			reg.Deps = append(reg.Deps, urnName(d))
+		}
+		sort.Strings(reg.Deps)
+		out[r.Name] = reg
 	}
 	return out
 }
@@ -121,7 +89,7 @@ func svHostKey(t *testing.T) string {
 }
 
 // svSecrets are the plaintexts that must never appear outside a secret.
-var svSecrets = []string{svAdminPassword, svAppPassword, svStackSecret, svSSHKeyMaterial, svSSHPassword, routePassword(svStackSecret)}
+var svSecrets = []string{svAdminPassword, svAppPassword, svStackSecret, svSSHKeyMaterial, svSSHPassword, natsnest.RoutePassword(svStackSecret)}
 
 // svBinary writes a fake nats-server to upload.
 func svBinary(t *testing.T, content string) string {
@@ -134,27 +102,27 @@ func svBinary(t *testing.T, content string) string {
 }
 
 // svArgs are valid arguments for n hosts, uploading a fake binary.
-func svArgs(t *testing.T, n int) *ServersArgs {
+func svArgs(t *testing.T, n int) *natsnest.ServersArgs {
 	t.Helper()
-	hosts := make([]Host, n)
+	hosts := make([]natsnest.Host, n)
 	for i := range hosts {
-		hosts[i] = Host{
+		hosts[i] = natsnest.Host{
 			Name:           fmt.Sprintf("n%d", i+1),
 			Connect:        pulumi.String(fmt.Sprintf("203.0.113.%d", i+1)),
 			PrivateAddress: pulumi.String(fmt.Sprintf("10.0.0.%d", i+1)),
 			DataDiskSerial: pulumi.String(fmt.Sprintf("d-bp1disk%011d", i+1)),
 		}
 	}
-	return &ServersArgs{
-		ServerOptions: ServerOptions{
+	return &natsnest.ServersArgs{
+		ServerOptions: natsnest.ServerOptions{
 			AdminPassword: pulumi.String(svAdminPassword),
 			StackSecret:   pulumi.String(svStackSecret),
-			Accounts:      []Account{{Users: []User{{Name: "app", Password: pulumi.String(svAppPassword)}}}},
+			Accounts:      []natsnest.Account{{Users: []natsnest.User{{Name: "app", Password: pulumi.String(svAppPassword)}}}},
 			MaxFileStore:  10 << 30,
 		},
 		Hosts:  hosts,
-		SSH:    SSH{PrivateKey: pulumi.String(svSSHKey)},
-		Binary: Binary{LocalPath: svBinary(t, "#!/bin/sh\necho 'nats-server: v2.15.2'\n")},
+		SSH:    natsnest.SSH{PrivateKey: pulumi.String(svSSHKey)},
+		Binary: natsnest.Binary{LocalPath: svBinary(t, "#!/bin/sh\necho 'nats-server: v2.15.2'\n")},
 	}
 }
 
@@ -168,14 +136,14 @@ type svResult struct {
 // svDeploy runs NewServers(ctx, "nats", args) under mocks, after a stand-in
 // for the SSH security group rule that every host depends on, and resolves
 // the component's outputs.
-func svDeploy(t *testing.T, args *ServersArgs) (*svResult, error) {
+func svDeploy(t *testing.T, args *natsnest.ServersArgs) (*svResult, error) {
 	t.Helper()
 	return svDeployOn(t, args, &svMocks{}, nil)
 }
 
 // svDeployOn is svDeploy with the monitor wrap(m) in place of m, when wrap
 // is not nil.
-func svDeployOn(t *testing.T, args *ServersArgs, m *svMocks, wrap func(pulumi.MockResourceMonitor) pulumi.MockResourceMonitor) (*svResult, error) {
+func svDeployOn(t *testing.T, args *natsnest.ServersArgs, m *svMocks, wrap func(pulumi.MockResourceMonitor) pulumi.MockResourceMonitor) (*svResult, error) {
 	t.Helper()
 	res := &svResult{mocks: m, outputs: map[string]awaited{}}
 	var monitor pulumi.MockResourceMonitor = m
@@ -188,11 +156,11 @@ func svDeployOn(t *testing.T, args *ServersArgs, m *svMocks, wrap func(pulumi.Mo
 			return err
 		}
 		a := *args
-		a.Hosts = append([]Host(nil), args.Hosts...)
+		a.Hosts = append([]natsnest.Host(nil), args.Hosts...)
 		for i := range a.Hosts {
 			a.Hosts[i].DependsOn = append(a.Hosts[i].DependsOn, &rule)
 		}
-		s, err := NewServers(ctx, "nats", &a)
+		s, err := natsnest.NewServers(ctx, "nats", &a)
 		if err != nil {
 			return err
 		}
@@ -209,7 +177,7 @@ func svDeployOn(t *testing.T, args *ServersArgs, m *svMocks, wrap func(pulumi.Mo
 	return res, err
 }
 
-func svMustDeploy(t *testing.T, args *ServersArgs) *svResult {
+func svMustDeploy(t *testing.T, args *natsnest.ServersArgs) *svResult {
 	t.Helper()
 	r, err := svDeploy(t, args)
 	if err != nil {
@@ -258,7 +226,7 @@ var svSteps = []string{"base", "disk", "upload", "binary", "config", "start", "s
 func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 	r := svMustDeploy(t, svArgs(t, 3))
 	comp, ok := r.regs["nats"]
-	if !ok || comp.Type != ServersType {
+	if !ok || comp.Type != natsnest.ServersType {
 		t.Fatalf("component: %+v", comp)
 	}
 	// Each host's steps and its leave command (see dayops_test.go).
@@ -375,7 +343,7 @@ func TestServersRenderedFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("n%d: nats-server rejects the config: %v\n%s", i, err, f.Config)
 		}
-		if o.ServerName != fmt.Sprintf("n%d", i) || o.StoreDir != StoreDir || o.JetStreamMaxStore != 10<<30 || o.Cluster.Port != 4248 {
+		if o.ServerName != fmt.Sprintf("n%d", i) || o.StoreDir != natsnest.StoreDir || o.JetStreamMaxStore != 10<<30 || o.Cluster.Port != 4248 {
 			t.Errorf("n%d: server_name %q, store %q, max_file_store %d, cluster port %d", i, o.ServerName, o.StoreDir, o.JetStreamMaxStore, o.Cluster.Port)
 		}
 		var routes []string
@@ -399,8 +367,8 @@ func TestServersRenderedFiles(t *testing.T) {
 			t.Errorf("n%d: restart settings:\n%s", i, f.RestartSettings)
 		}
 	}
-	if provision.DefaultLayout().StoreDir != StoreDir {
-		t.Errorf("the nodes' layout keeps the store in %s, nats.conf says %s", provision.DefaultLayout().StoreDir, StoreDir)
+	if provision.DefaultLayout().StoreDir != natsnest.StoreDir {
+		t.Errorf("the nodes' layout keeps the store in %s, nats.conf says %s", provision.DefaultLayout().StoreDir, natsnest.StoreDir)
 	}
 }
 
@@ -514,7 +482,7 @@ func walkPlainStrings(v resource.PropertyValue, path string, f func(path, s stri
 
 func TestServersSecrets(t *testing.T) {
 	args := svArgs(t, 3)
-	args.SSH.Bastion = &Bastion{Host: pulumi.String("198.51.100.7"), Password: pulumi.String(svSSHPassword)}
+	args.SSH.Bastion = &natsnest.Bastion{Host: pulumi.String("198.51.100.7"), Password: pulumi.String(svSSHPassword)}
 	// The TLS private key is a secret too.
 	pki := newPEMPKI(t)
 	args.TLS = pki.tls()
@@ -537,7 +505,7 @@ func TestServersSecrets(t *testing.T) {
 			t.Errorf("%sconfig: stdin (nats.conf and routes.conf) is not secret", host)
 		}
 		f := r.payload(t, fmt.Sprintf("n%d", i))
-		if !strings.Contains(f.Routes, routePassword(svStackSecret)) {
+		if !strings.Contains(f.Routes, natsnest.RoutePassword(svStackSecret)) {
 			t.Errorf("the secret payload lacks the route password the node dials with")
 		}
 		if f.TLSKey != pki.Key {
@@ -605,12 +573,12 @@ func TestServersSecondRunIsIdentical(t *testing.T) {
 
 // changedSteps runs args and a variant, and lists the resources whose
 // inputs differ.
-func changedSteps(t *testing.T, base *ServersArgs, edit func(*ServersArgs)) []string {
+func changedSteps(t *testing.T, base *natsnest.ServersArgs, edit func(*natsnest.ServersArgs)) []string {
 	t.Helper()
 	before := svInputs(t, svMustDeploy(t, base))
 	changed := *base
-	changed.Hosts = append([]Host(nil), base.Hosts...)
-	changed.Accounts = append([]Account(nil), base.Accounts...)
+	changed.Hosts = append([]natsnest.Host(nil), base.Hosts...)
+	changed.Accounts = append([]natsnest.Account(nil), base.Accounts...)
 	edit(&changed)
 	after := svInputs(t, svMustDeploy(t, &changed))
 	var diff []string
@@ -656,25 +624,25 @@ func TestServersChangeReRunsOnlyAffectedSteps(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
-		edit func(*ServersArgs)
+		edit func(*natsnest.ServersArgs)
 		want []string
 	}{
-		{"admin password", func(a *ServersArgs) { a.AdminPassword = pulumi.String("Another-Admin-Password-42") }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
-		{"application user", func(a *ServersArgs) {
-			a.Accounts = []Account{{Users: []User{{Name: "app", Password: pulumi.String(svAppPassword)}, {Name: "app2", Password: pulumi.String("app2-password-12")}}}}
+		{"admin password", func(a *natsnest.ServersArgs) { a.AdminPassword = pulumi.String("Another-Admin-Password-42") }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
+		{"application user", func(a *natsnest.ServersArgs) {
+			a.Accounts = []natsnest.Account{{Users: []natsnest.User{{Name: "app", Password: pulumi.String(svAppPassword)}, {Name: "app2", Password: pulumi.String("app2-password-12")}}}}
 		}, configAndService(1, 2, 3)},
-		{"durability", func(a *ServersArgs) { a.Durability = DurabilityAlways }, configAndService(1, 2, 3)},
-		{"lame duck (unit)", func(a *ServersArgs) { a.LameDuckDuration = time.Minute }, configAndService(1, 2, 3)},
-		{"zone of one host", func(a *ServersArgs) { a.Hosts[1].Zone = "cn-hangzhou-j" }, configAndService(2)},
-		{"one host's private address (routes)", func(a *ServersArgs) { a.Hosts[2].PrivateAddress = pulumi.String("10.0.1.3") }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
-		{"one host's disk", func(a *ServersArgs) { a.Hosts[0].DataDiskSerial = pulumi.String("d-bp1other000000000") }, hostSteps("disk")(1)},
-		{"one host's disk size", func(a *ServersArgs) { a.Hosts[0].DataDiskSize = pulumi.Int(80) }, hostSteps("disk")(1)},
-		{"binary", func(a *ServersArgs) {
+		{"durability", func(a *natsnest.ServersArgs) { a.Durability = natsnest.DurabilityAlways }, configAndService(1, 2, 3)},
+		{"lame duck (unit)", func(a *natsnest.ServersArgs) { a.LameDuckDuration = time.Minute }, configAndService(1, 2, 3)},
+		{"zone of one host", func(a *natsnest.ServersArgs) { a.Hosts[1].Zone = "cn-hangzhou-j" }, configAndService(2)},
+		{"one host's private address (routes)", func(a *natsnest.ServersArgs) { a.Hosts[2].PrivateAddress = pulumi.String("10.0.1.3") }, with(configAndService(1, 2, 3), leave(1, 2, 3))},
+		{"one host's disk", func(a *natsnest.ServersArgs) { a.Hosts[0].DataDiskSerial = pulumi.String("d-bp1other000000000") }, hostSteps("disk")(1)},
+		{"one host's disk size", func(a *natsnest.ServersArgs) { a.Hosts[0].DataDiskSize = pulumi.Int(80) }, hostSteps("disk")(1)},
+		{"binary", func(a *natsnest.ServersArgs) {
 			a.Binary.LocalPath = svBinary(t, "#!/bin/sh\necho 'nats-server: v2.15.2' # rebuilt\n")
 		},
 			hostSteps("upload", "binary", "service")(1, 2, 3)},
-		{"one host replaced", func(a *ServersArgs) { a.Hosts[1].InstanceID = pulumi.String("i-new") }, hostSteps(svSteps...)(2)},
-		{"one host's SSH address", func(a *ServersArgs) { a.Hosts[1].Connect = pulumi.String("203.0.113.99") }, with(hostSteps(svSteps...)(2), leave(2))},
+		{"one host replaced", func(a *natsnest.ServersArgs) { a.Hosts[1].InstanceID = pulumi.String("i-new") }, hostSteps(svSteps...)(2)},
+		{"one host's SSH address", func(a *natsnest.ServersArgs) { a.Hosts[1].Connect = pulumi.String("203.0.113.99") }, with(hostSteps(svSteps...)(2), leave(2))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := changedSteps(t, base, c.edit); !reflect.DeepEqual(got, c.want) {
@@ -687,10 +655,10 @@ func TestServersChangeReRunsOnlyAffectedSteps(t *testing.T) {
 func TestServersDownloadAndLazyBuild(t *testing.T) {
 	var mu sync.Mutex
 	var builds []string
-	orig := buildNATSServer
-	t.Cleanup(func() { buildNATSServer = orig })
+	orig := (*natsnest.BuildNATSServer)
+	t.Cleanup(func() { (*natsnest.BuildNATSServer) = orig })
 	built := svBinary(t, "built nats-server")
-	buildNATSServer = func(_ context.Context, goos, goarch string) (string, error) {
+	(*natsnest.BuildNATSServer) = func(_ context.Context, goos, goarch string) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		builds = append(builds, goos+"/"+goarch)
@@ -700,7 +668,7 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 	// A URL: nothing is built or uploaded; nodes download and verify.
 	args := svArgs(t, 3)
 	const sum = "5c1e1f3b0d6e2f6c8c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"
-	args.Binary = Binary{URL: "https://mirror.example.com/nats-server-v2.15.2-linux-arm64.tar.gz", SHA256: strings.ToUpper(sum), Arch: "arm64"}
+	args.Binary = natsnest.Binary{URL: "https://mirror.example.com/nats-server-v2.15.2-linux-arm64.tar.gz", SHA256: strings.ToUpper(sum), Arch: "arm64"}
 	r := svMustDeploy(t, args)
 	if len(builds) != 0 {
 		t.Errorf("built %v for a download", builds)
@@ -722,7 +690,7 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 	// alone uploads); the upload names the cached build and the committed
 	// checksum of the reproducible build, as a real up will.
 	args = svArgs(t, 3)
-	args.Binary = Binary{Arch: "arm64"}
+	args.Binary = natsnest.Binary{Arch: "arm64"}
 	r = svMustDeploy(t, args)
 	if len(builds) != 0 {
 		t.Errorf("built %v under mocks", builds)
@@ -734,9 +702,9 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 
 	// With the engine: the pinned release is built, once per deployment,
 	// for the nodes' architecture.
-	origMocks := underMocks
-	t.Cleanup(func() { underMocks = origMocks })
-	underMocks = func(*pulumi.Context) bool { return false }
+	origMocks := (*natsnest.UnderMocks)
+	t.Cleanup(func() { (*natsnest.UnderMocks) = origMocks })
+	(*natsnest.UnderMocks) = func(*pulumi.Context) bool { return false }
 	r = svMustDeploy(t, args)
 	if !reflect.DeepEqual(builds, []string{"linux/arm64"}) {
 		t.Errorf("builds %v, want one for linux/arm64", builds)
@@ -746,16 +714,16 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 	}
 
 	// A build failure fails before anything is registered.
-	buildNATSServer = func(context.Context, string, string) (string, error) { return "", errors.New("no Go toolchain") }
+	(*natsnest.BuildNATSServer) = func(context.Context, string, string) (string, error) { return "", errors.New("no Go toolchain") }
 	r, err := svDeploy(t, svArgsNoBinary(t))
 	if err == nil || !strings.Contains(err.Error(), "no Go toolchain") || len(r.regs) != 1 {
 		t.Errorf("build failure: %v, %d resources", err, len(r.regs))
 	}
 }
 
-func svArgsNoBinary(t *testing.T) *ServersArgs {
+func svArgsNoBinary(t *testing.T) *natsnest.ServersArgs {
 	a := svArgs(t, 1)
-	a.Binary = Binary{}
+	a.Binary = natsnest.Binary{}
 	return a
 }
 
@@ -776,7 +744,7 @@ func TestServersSudoForOtherUsers(t *testing.T) {
 		}
 	}
 	conn := unsecret(r.input(t, "nats-n1-base", "connection")).ObjectValue()
-	if unsecret(conn["user"]).StringValue() != "ecs-user" || unsecret(conn["port"]).NumberValue() != 2222 || unsecret(conn["dialErrorLimit"]).NumberValue() != DefaultDialErrorLimit {
+	if unsecret(conn["user"]).StringValue() != "ecs-user" || unsecret(conn["port"]).NumberValue() != 2222 || unsecret(conn["dialErrorLimit"]).NumberValue() != natsnest.DefaultDialErrorLimit {
 		t.Errorf("connection %v", conn)
 	}
 	if got := unsecret(conn["hostKey"]); !got.IsString() || got.StringValue() != hostKey {
@@ -790,20 +758,20 @@ func TestServersSudoForOtherUsers(t *testing.T) {
 
 func TestServersValidationReportsEverythingAndRegistersNothing(t *testing.T) {
 	args := svArgs(t, 3)
-	args.Hosts = append(args.Hosts, Host{Name: "n1", Connect: pulumi.String("x")}) // 4 hosts, a duplicate, no private address
+	args.Hosts = append(args.Hosts, natsnest.Host{Name: "n1", Connect: pulumi.String("x")}) // 4 hosts, a duplicate, no private address
 	args.Hosts[1].Name = "bad name"
 	args.Hosts[2].PublicAddress = pulumi.String("47.0.0.3") // only one with a public address
 	args.Hosts[0].DataDevice = "/dev/vdb"                   // and a serial
 	args.AdminPassword = pulumi.String("short")
 	args.MaxFileStore = 0
-	args.SSH = SSH{User: "Root!"}
-	args.Binary = Binary{URL: "ftp://example.com/nats.zip", Arch: "riscv64", LocalPath: "/tmp/x"}
+	args.SSH = natsnest.SSH{User: "Root!"}
+	args.Binary = natsnest.Binary{URL: "ftp://example.com/nats.zip", Arch: "riscv64", LocalPath: "/tmp/x"}
 	args.Durability = "sometimes"
 	r, err := svDeploy(t, args)
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if !errors.Is(err, ErrInvalidArgs) {
+	if !errors.Is(err, natsnest.ErrInvalidArgs) {
 		t.Errorf("error does not wrap ErrInvalidArgs: %v", err)
 	}
 	for _, field := range []string{
@@ -824,45 +792,48 @@ func TestServersValidationReportsEverythingAndRegistersNothing(t *testing.T) {
 func TestServersValidateRules(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		edit func(*ServersArgs)
+		edit func(*natsnest.ServersArgs)
 		want string // "" means valid
 	}{
-		{"valid", func(*ServersArgs) {}, ""},
-		{"1 host", func(a *ServersArgs) { a.Hosts = a.Hosts[:1] }, ""},
-		{"2 hosts", func(a *ServersArgs) { a.Hosts = a.Hosts[:2] }, "Hosts: 2 hosts"},
-		{"no hosts", func(a *ServersArgs) { a.Hosts = nil }, "Hosts: 0 hosts"},
-		{"13 hosts", func(a *ServersArgs) {
+		{"valid", func(*natsnest.ServersArgs) {}, ""},
+		{"1 host", func(a *natsnest.ServersArgs) { a.Hosts = a.Hosts[:1] }, ""},
+		{"2 hosts", func(a *natsnest.ServersArgs) { a.Hosts = a.Hosts[:2] }, "Hosts: 2 hosts"},
+		{"no hosts", func(a *natsnest.ServersArgs) { a.Hosts = nil }, "Hosts: 0 hosts"},
+		{"13 hosts", func(a *natsnest.ServersArgs) {
 			for i := 4; i <= 13; i++ {
-				a.Hosts = append(a.Hosts, Host{Name: fmt.Sprintf("n%d", i), Connect: pulumi.String("x"), PrivateAddress: pulumi.String("y")})
+				a.Hosts = append(a.Hosts, natsnest.Host{Name: fmt.Sprintf("n%d", i), Connect: pulumi.String("x"), PrivateAddress: pulumi.String("y")})
 			}
 		}, "Hosts: 13 hosts"},
-		{"11 hosts", func(a *ServersArgs) {
+		{"11 hosts", func(a *natsnest.ServersArgs) {
 			for i := 4; i <= 11; i++ {
-				a.Hosts = append(a.Hosts, Host{Name: fmt.Sprintf("n%d", i), Connect: pulumi.String("x"), PrivateAddress: pulumi.String("y")})
+				a.Hosts = append(a.Hosts, natsnest.Host{Name: fmt.Sprintf("n%d", i), Connect: pulumi.String("x"), PrivateAddress: pulumi.String("y")})
 			}
 		}, ""},
-		{"empty connect", func(a *ServersArgs) { a.Hosts[0].Connect = pulumi.String("") }, "Hosts[0].Connect: is required"},
-		{"name with a quote", func(a *ServersArgs) { a.Hosts[0].Name = "n'1" }, "Hosts[0].Name:"},
-		{"bad zone", func(a *ServersArgs) { a.Hosts[0].Zone = "cn hangzhou" }, "Hosts[0].Zone:"},
-		{"bad device", func(a *ServersArgs) { a.Hosts[0].DataDiskSerial = nil; a.Hosts[0].DataDevice = "vdb; rm -rf /" }, "Hosts[0].DataDevice:"},
-		{"no data disk and a serial", func(a *ServersArgs) { a.Hosts[0].NoDataDisk = true }, "Hosts[0].NoDataDisk:"},
-		{"password login", func(a *ServersArgs) { a.SSH = SSH{Password: pulumi.String("pw")} }, ""},
-		{"bad port", func(a *ServersArgs) { a.SSH.Port = 70000 }, "SSH.Port:"},
-		{"dial limit", func(a *ServersArgs) { a.SSH.DialErrorLimit = -5 }, "SSH.DialErrorLimit:"},
-		{"bastion with the hosts' key", func(a *ServersArgs) { a.SSH.Bastion = &Bastion{Host: pulumi.String("b")} }, ""},
-		{"bastion without host", func(a *ServersArgs) { a.SSH.Bastion = &Bastion{PrivateKey: pulumi.String("k")} }, "SSH.Bastion.Host: is required"},
-		{"url with checksum", func(a *ServersArgs) {
-			a.Binary = Binary{URL: "https://example.com/nats-server", SHA256: strings.Repeat("ab", 32)}
+		{"empty connect", func(a *natsnest.ServersArgs) { a.Hosts[0].Connect = pulumi.String("") }, "Hosts[0].Connect: is required"},
+		{"name with a quote", func(a *natsnest.ServersArgs) { a.Hosts[0].Name = "n'1" }, "Hosts[0].Name:"},
+		{"bad zone", func(a *natsnest.ServersArgs) { a.Hosts[0].Zone = "cn hangzhou" }, "Hosts[0].Zone:"},
+		{"bad device", func(a *natsnest.ServersArgs) {
+			a.Hosts[0].DataDiskSerial = nil
+			a.Hosts[0].DataDevice = "vdb; rm -rf /"
+		}, "Hosts[0].DataDevice:"},
+		{"no data disk and a serial", func(a *natsnest.ServersArgs) { a.Hosts[0].NoDataDisk = true }, "Hosts[0].NoDataDisk:"},
+		{"password login", func(a *natsnest.ServersArgs) { a.SSH = natsnest.SSH{Password: pulumi.String("pw")} }, ""},
+		{"bad port", func(a *natsnest.ServersArgs) { a.SSH.Port = 70000 }, "SSH.Port:"},
+		{"dial limit", func(a *natsnest.ServersArgs) { a.SSH.DialErrorLimit = -5 }, "SSH.DialErrorLimit:"},
+		{"bastion with the hosts' key", func(a *natsnest.ServersArgs) { a.SSH.Bastion = &natsnest.Bastion{Host: pulumi.String("b")} }, ""},
+		{"bastion without host", func(a *natsnest.ServersArgs) { a.SSH.Bastion = &natsnest.Bastion{PrivateKey: pulumi.String("k")} }, "SSH.Bastion.Host: is required"},
+		{"url with checksum", func(a *natsnest.ServersArgs) {
+			a.Binary = natsnest.Binary{URL: "https://example.com/nats-server", SHA256: strings.Repeat("ab", 32)}
 		}, ""},
-		{"url without checksum", func(a *ServersArgs) { a.Binary = Binary{URL: "https://example.com/nats-server"} }, "Binary.SHA256: is required"},
-		{"short checksum", func(a *ServersArgs) { a.Binary = Binary{URL: "https://example.com/n", SHA256: "abc"} }, "Binary.SHA256: must be 64"},
-		{"checksum for nothing", func(a *ServersArgs) { a.Binary = Binary{SHA256: strings.Repeat("ab", 32)} }, "Binary.SHA256: applies to"},
-		{"other version without a binary", func(a *ServersArgs) { a.Binary = Binary{}; a.NATSVersion = "2.14.0" }, "NATSVersion: 2.14.0 is not the pinned"},
-		{"other version with a URL", func(a *ServersArgs) {
+		{"url without checksum", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{URL: "https://example.com/nats-server"} }, "Binary.SHA256: is required"},
+		{"short checksum", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{URL: "https://example.com/n", SHA256: "abc"} }, "Binary.SHA256: must be 64"},
+		{"checksum for nothing", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{SHA256: strings.Repeat("ab", 32)} }, "Binary.SHA256: applies to"},
+		{"other version without a binary", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{}; a.NATSVersion = "2.14.0" }, "NATSVersion: 2.14.0 is not the pinned"},
+		{"other version with a URL", func(a *natsnest.ServersArgs) {
 			a.NATSVersion = "2.14.0"
-			a.Binary = Binary{URL: "https://example.com/nats-server", SHA256: strings.Repeat("ab", 32)}
+			a.Binary = natsnest.Binary{URL: "https://example.com/nats-server", SHA256: strings.Repeat("ab", 32)}
 		}, ""},
-		{"negative file store", func(a *ServersArgs) { a.MaxFileStore = -1 }, "MaxFileStore:"},
+		{"negative file store", func(a *natsnest.ServersArgs) { a.MaxFileStore = -1 }, "MaxFileStore:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := svArgs(t, 3)
@@ -873,12 +844,12 @@ func TestServersValidateRules(t *testing.T) {
 				t.Errorf("valid args rejected: %v", err)
 			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 				t.Errorf("got %v, want an error containing %q", err, c.want)
-			case err != nil && !errors.Is(err, ErrInvalidArgs):
+			case err != nil && !errors.Is(err, natsnest.ErrInvalidArgs):
 				t.Errorf("%v does not wrap ErrInvalidArgs", err)
 			}
 		})
 	}
-	var nilArgs *ServersArgs
+	var nilArgs *natsnest.ServersArgs
 	if err := nilArgs.Validate(); err == nil {
 		t.Error("nil args accepted")
 	}
@@ -893,7 +864,7 @@ func TestServersLocalPathChecks(t *testing.T) {
 	}
 	args = svArgs(t, 1)
 	args.Binary.LocalPath = filepath.Join(t.TempDir(), "missing")
-	if r, err := svDeploy(t, args); err == nil || !errors.Is(err, ErrInvalidArgs) || len(r.regs) != 1 {
+	if r, err := svDeploy(t, args); err == nil || !errors.Is(err, natsnest.ErrInvalidArgs) || len(r.regs) != 1 {
 		t.Errorf("missing LocalPath: %v", err)
 	}
 }
@@ -901,7 +872,7 @@ func TestServersLocalPathChecks(t *testing.T) {
 // A bastion without credentials of its own takes the hosts' key.
 func TestServersBastionDefaultsToTheHostsKey(t *testing.T) {
 	args := svArgs(t, 1)
-	args.SSH.Bastion = &Bastion{Host: pulumi.String("198.51.100.7"), Port: 2200}
+	args.SSH.Bastion = &natsnest.Bastion{Host: pulumi.String("198.51.100.7"), Port: 2200}
 	r := svMustDeploy(t, args)
 	proxy := unsecret(unsecret(r.input(t, "nats-n1-base", "connection")).ObjectValue()["proxy"]).ObjectValue()
 	if unsecret(proxy["privateKey"]).StringValue() != svSSHKey || unsecret(proxy["user"]).StringValue() != "root" || unsecret(proxy["port"]).NumberValue() != 2200 {

@@ -1,4 +1,4 @@
-package natsnest
+package natsnest_test
 
 import (
 	"testing"

@@ -77,8 +77,8 @@ func TestBadStackConfigIsRefusedNamingTheKey(t *testing.T) {
 			if !errors.Is(err, natsnest.ErrInvalidArgs) {
 				t.Errorf("%v does not wrap natsnest.ErrInvalidArgs", err)
 			}
-			if len(m.regs) != 0 {
-				t.Errorf("%d resources registered before the error", len(m.regs))
+			if len(m.regs()) != 0 {
+				t.Errorf("%d resources registered before the error", len(m.regs()))
 			}
 			for _, s := range append(slices.Collect(maps.Values(testSecrets)), string(seed)) {
 				if strings.Contains(err.Error(), s) {

@@ -24,6 +24,7 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/urns"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
+	"github.com/natsnest/pulumi-natsnest/natsnest/natsnesttest"
 )
 
 // repoRoot is the repository's root, where the program's Pulumi.yaml,
@@ -361,42 +362,12 @@ func TestClusterArgsFromConfig(t *testing.T) {
 	}
 }
 
-// programMocks records registrations for the program test.
-type programMocks struct {
-	mu   sync.Mutex
-	regs []pulumi.MockResourceArgs
-}
+// programMocks is natsnesttest's Mocks, the fake engine users test their
+// programs with.
+type programMocks struct{ natsnesttest.Mocks }
 
-func (m *programMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	m.mu.Lock()
-	m.regs = append(m.regs, args)
-	m.mu.Unlock()
-	state := args.Inputs.Copy()
-	switch args.TypeToken {
-	case "alicloud:ecs/instance:Instance":
-		state["privateIp"] = resource.NewProperty("172.16.0.10")
-	case "alicloud:ecs/eipAddress:EipAddress":
-		state["ipAddress"] = resource.NewProperty("47.0.0.10")
-	}
-	return args.Name + "-id", state, nil
-}
-
-func (m *programMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	if args.Token == "alicloud:index/getZones:getZones" {
-		// The region's zones: natsnest refuses a zone the region lacks.
-		var zones []resource.PropertyValue
-		for _, z := range []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"} {
-			zones = append(zones, resource.NewProperty(resource.PropertyMap{"id": resource.NewProperty(z)}))
-		}
-		return resource.PropertyMap{"zones": resource.NewProperty(zones)}, nil
-	}
-	if args.Token == "alicloud:ecs/getImages:getImages" {
-		return resource.PropertyMap{"images": resource.NewProperty([]resource.PropertyValue{
-			resource.NewProperty(resource.PropertyMap{"id": resource.NewProperty("m-debian12")}),
-		})}, nil
-	}
-	return resource.PropertyMap{}, nil
-}
+// regs are the registered resources.
+func (m *programMocks) regs() []natsnesttest.Resource { return m.Resources("") }
 
 // runProgram runs the real program with a stack's config under mocks.
 func runProgram(t *testing.T, cfg map[string]string) *programMocks {
@@ -499,13 +470,13 @@ func TestProgramDeploysTheClusterStack(t *testing.T) {
 
 	m := runProgram(t, cfg)
 	counts := map[string]int{}
-	for _, r := range m.regs {
-		counts[r.TypeToken]++
-		if r.TypeToken == natsnest.ClusterType && r.Name != "natsnest" {
+	for _, r := range m.regs() {
+		counts[r.Type]++
+		if r.Type == natsnest.ClusterType && r.Name != "natsnest" {
 			t.Errorf("cluster named %q", r.Name)
 		}
-		if strings.HasPrefix(r.TypeToken, "alicloud:") && r.RegisterRPC.GetProvider() != "" {
-			t.Errorf("%s uses provider %s without alicloudVersion", r.Name, r.RegisterRPC.GetProvider())
+		if strings.HasPrefix(r.Type, "alicloud:") && r.Provider != "" {
+			t.Errorf("%s uses provider %s without alicloudVersion", r.Name, r.Provider)
 		}
 	}
 	for typ, n := range map[string]int{
@@ -520,20 +491,20 @@ func TestProgramDeploysTheClusterStack(t *testing.T) {
 	cfg["alicloudVersion"] = "3.86.1"
 	m = runProgram(t, cfg)
 	var provider string
-	for _, r := range m.regs {
-		if r.TypeToken == "pulumi:providers:alicloud" {
+	for _, r := range m.regs() {
+		if r.Type == "pulumi:providers:alicloud" {
 			provider = r.Name
-			if r.RegisterRPC.GetVersion() != "3.86.1" || resource.PropertyMap(r.Inputs)["region"].StringValue() != "cn-hangzhou" {
-				t.Errorf("provider version %q inputs %v", r.RegisterRPC.GetVersion(), r.Inputs)
+			if r.Version != "3.86.1" || r.Inputs["region"].StringValue() != "cn-hangzhou" {
+				t.Errorf("provider version %q inputs %v", r.Version, r.Inputs)
 			}
 		}
 	}
 	if provider == "" {
 		t.Fatal("alicloudVersion did not create a provider")
 	}
-	for _, r := range m.regs {
-		if strings.HasPrefix(r.TypeToken, "alicloud:") && !strings.Contains(r.RegisterRPC.GetProvider(), "pulumi:providers:alicloud::alicloud") {
-			t.Errorf("%s %s does not use the explicit provider (%q)", r.TypeToken, r.Name, r.RegisterRPC.GetProvider())
+	for _, r := range m.regs() {
+		if strings.HasPrefix(r.Type, "alicloud:") && !strings.Contains(r.Provider, "pulumi:providers:alicloud::alicloud") {
+			t.Errorf("%s %s does not use the explicit provider (%q)", r.Type, r.Name, r.Provider)
 		}
 	}
 }
@@ -655,8 +626,8 @@ func TestExplicitProviderGetsTheStacksAlicloudKeys(t *testing.T) {
 	// accessKey, secretKey and securityToken in plain text; assumeRole with --secret.
 	runProgramLogged(t, "cluster", m, cfg, append(slices.Clone(requiredSecretConfigKeys), "alicloud:assumeRole")...)
 	var got resource.PropertyMap
-	for _, r := range m.regs {
-		if r.TypeToken == "pulumi:providers:alicloud" {
+	for _, r := range m.regs() {
+		if r.Type == "pulumi:providers:alicloud" {
 			got = r.Inputs
 		}
 	}

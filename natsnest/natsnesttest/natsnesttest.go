@@ -65,6 +65,9 @@ type Resource struct {
 	// the resource options of the same names.
 	IgnoreChanges                                []string
 	DeleteBeforeReplace, RetainOnDelete, Protect bool
+	// Provider is the explicit provider's reference ("<urn>::<id>"), ""
+	// for the default provider; Version the plugin version asked for.
+	Provider, Version string
 }
 
 // NameOf is the name at the end of a URN: a Parent's or a Dependency's.
@@ -155,6 +158,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.RetainOnDelete = rpc.GetRetainOnDelete()
 		r.Protect = rpc.GetProtect()
+		r.Provider, r.Version = rpc.GetProvider(), rpc.GetVersion()
 		// The URN the engine gives it: its parent's stack and project, and
 		// its parent's type chain before its own type (none for the stack).
 		if parts := strings.Split(r.Parent, "::"); len(parts) >= 4 {
