@@ -61,7 +61,7 @@ func newTestNode(t *testing.T) *testNode {
 		ConfigDir: root + "/etc/nats",
 		UnitDir:   root + "/etc/systemd/system",
 		StateDir:  root + "/var/lib/natsnest",
-		UploadDir: root + "/var/tmp/natsnest",
+		UploadDir: root + "/var/lib/natsnest-upload",
 		FSTab:     root + "/etc/fstab",
 		DataMount: root + "/data",
 		StoreDir:  root + "/data/nats-storage",
@@ -306,7 +306,7 @@ func TestConfigStep(t *testing.T) {
 		mode    os.FileMode
 	}{
 		n.l.ConfigPath(): {files.Config, 0o640},
-		filepath.Join(n.l.ConfigDir, "routes.conf"): {files.Routes, 0o600},
+		filepath.Join(n.l.ConfigDir, "routes.conf"): {files.Routes, 0o640},
 		n.l.UnitPath(): {files.Unit, 0o644},
 		filepath.Join(n.l.StateDir, "restart-settings"): {files.RestartSettings, 0o644},
 	} {

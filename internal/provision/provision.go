@@ -53,7 +53,7 @@ func DefaultLayout() Layout {
 		ConfigDir: "/etc/nats",
 		UnitDir:   "/etc/systemd/system",
 		StateDir:  "/var/lib/natsnest",
-		UploadDir: "/var/tmp/natsnest",
+		UploadDir: "/var/lib/natsnest-upload",
 		FSTab:     "/etc/fstab",
 		DataMount: DataMount,
 		StoreDir:  DataMount + "/nats-storage",

@@ -92,7 +92,7 @@ func BaseScript(l Layout, o BaseOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return render(StepBase, "wait for first boot, create the service user and directories, keys-only SSH", vars, "base", "sshd"), nil
+	return render(StepBase, "wait for first boot, create the service user and directories, keys-only SSH", vars, "uploaddir", "base", "sshd"), nil
 }
 
 func baseVariables(l Layout, o BaseOptions) ([]variable, error) {
@@ -255,7 +255,7 @@ func BinaryScript(l Layout, o BinaryOptions) (string, error) {
 		{"ARCHIVE", boolFlag(archive)},
 		{"BIN", l.Binary},
 		{"UPLOAD_DIR", l.UploadDir},
-	}, "binary"), nil
+	}, "uploaddir", "binary"), nil
 }
 
 // ConfigScript writes nats.conf, routes.conf, the unit and the restart
@@ -270,7 +270,6 @@ func ConfigScript(l Layout) (string, error) {
 		{"UNIT_PATH", l.UnitPath()},
 		{"STATE_DIR", l.StateDir},
 		{"BIN", l.Binary},
-		{"SERVICE_USER", l.User},
 		{"SERVICE_GROUP", l.Group},
 	}, "payload", "config"), nil
 }

@@ -93,7 +93,7 @@ esac
 	}
 	for path, want := range map[string]struct{ content, stat string }{
 		n.l.TLSPath(TLSCertFile): {files.TLSCert, "644 root root"},
-		n.l.TLSPath(TLSKeyFile):  {files.TLSKey, "600 " + n.l.User + " " + n.l.Group},
+		n.l.TLSPath(TLSKeyFile):  {files.TLSKey, "640 root " + n.l.Group},
 		n.l.TLSPath(TLSCAFile):   {files.TLSCA, "644 root root"},
 		n.l.TLSDir():             {"", "750 root " + n.l.Group},
 	} {
@@ -112,14 +112,14 @@ esac
 		t.Errorf("second run changed something:\n%s", out)
 	}
 	// A new certificate is installed; a key whose mode was loosened is
-	// put back to 0600.
+	// put back to 0640.
 	os.Chmod(n.l.TLSPath(TLSKeyFile), 0o644)
 	files.TLSCert = strings.Replace(files.TLSCert, "cert", "renewed", 1)
 	out = n.mustRun(script, EncodePayload(files))
 	if !strings.Contains(out, n.l.TLSPath(TLSCertFile)) || !strings.Contains(out, n.l.TLSPath(TLSKeyFile)) {
 		t.Errorf("renewal or key mode not reported as a change:\n%s", out)
 	}
-	if got := owner(t, n.l.TLSPath(TLSKeyFile)); !strings.HasPrefix(got, "600 ") {
+	if got := owner(t, n.l.TLSPath(TLSKeyFile)); !strings.HasPrefix(got, "640 root ") {
 		t.Errorf("key mode not restored: %s", got)
 	}
 
@@ -144,36 +144,52 @@ esac
 	}
 }
 
-// fakeSSHD stands in for sshd -t and -T: it reads the config as sshd does —
-// Include expands its glob in place, in name order, and the first value
-// read for a keyword wins — and fails -t for a config with a line "Bogus".
-// FAKE_SSHD_OLD=1 is OpenSSH before 8.7, which does not know
-// KbdInteractiveAuthentication.
+// fakeSSHD stands in for sshd -t and -T [-C user=U,…]: it reads the config
+// as OpenSSH 9 does — Include expands its glob in place, in name order; the
+// first value read for a keyword wins; a Match block ("Match all", "Match
+// User U") that matches the -C user overrides the global value, the first
+// matching block's value winning; a Match block ends with its file — and
+// fails -t for a config with a line "Bogus". FAKE_SSHD_OLD=1 is OpenSSH
+// before 8.7, which does not know KbdInteractiveAuthentication. The rules
+// were checked against the real sshd -T of Debian 12 (OpenSSH 9.2p1);
+// TestKeysOnlyWinsOverMatchWithRealSSHD checks the drop-in with it.
 const fakeSSHD = `#!/bin/bash
-mode=$1 file=$3
-declare -A seen
+mode=$1 file=$3 user=""
+if [ "${4:-}" = -C ]; then user=$(printf '%s' "$5" | tr ',' '\n' | sed -n 's/^user=//p'); fi
+declare -A seen mseen
 readconf() {
-	local k v rest inc
+	local k v rest inc match=global
 	while read -r k v rest || [ -n "$k" ]; do
 		case ${k,,} in
 		'' | '#'*) ;;
 		include) for inc in $v; do if [ -f "$inc" ]; then readconf "$inc" || return 1; fi; done ;;
 		bogus) echo "$1: Bad configuration option: Bogus" >&2; return 1 ;;
-		kbdinteractiveauthentication)
-			if [ "${FAKE_SSHD_OLD:-}" = 1 ]; then echo "$1: Bad configuration option: $k" >&2; return 1; fi
-			[ -n "${seen[kbdinteractiveauthentication]+x}" ] || seen[kbdinteractiveauthentication]=${v,,} ;;
-		challengeresponseauthentication)
-			[ -n "${seen[kbdinteractiveauthentication]+x}" ] || seen[kbdinteractiveauthentication]=${v,,} ;;
-		*) [ -n "${seen[${k,,}]+x}" ] || seen[${k,,}]=${v,,} ;;
+		match)
+			case ${v,,} in
+			all) match=yes ;;
+			user) if [ -n "$user" ] && [ "$rest" = "$user" ]; then match=yes; else match=no; fi ;;
+			*) match=no ;;
+			esac ;;
+		*)
+			key=${k,,}
+			if [ "$key" = challengeresponseauthentication ]; then key=kbdinteractiveauthentication; fi
+			if [ "$key" = kbdinteractiveauthentication ] && [ "${k,,}" = kbdinteractiveauthentication ] && [ "${FAKE_SSHD_OLD:-}" = 1 ]; then
+				echo "$1: Bad configuration option: $k" >&2; return 1
+			fi
+			case $match in
+			global) [ -n "${seen[$key]+x}" ] || seen[$key]=${v,,} ;;
+			yes) [ -n "${mseen[$key]+x}" ] || mseen[$key]=${v,,} ;;
+			esac ;;
 		esac
 	done <"$1"
 }
 readconf "$file" || exit 255
 if [ -n "${FAKE_SSHD_REJECT:-}" ] && [ "$mode" = -t ]; then echo "sshd: rejected" >&2; exit 255; fi
+value() { if [ -n "$user" ] && [ -n "${mseen[$1]+x}" ]; then echo "${mseen[$1]}"; else echo "${seen[$1]:-yes}"; fi; }
 if [ "$mode" = -T ]; then
-	echo "passwordauthentication ${seen[passwordauthentication]:-yes}"
-	if [ "${FAKE_SSHD_OLD:-}" != 1 ]; then echo "kbdinteractiveauthentication ${seen[kbdinteractiveauthentication]:-yes}"; fi
-	echo "challengeresponseauthentication ${seen[kbdinteractiveauthentication]:-yes}"
+	echo "passwordauthentication $(value passwordauthentication)"
+	if [ "${FAKE_SSHD_OLD:-}" != 1 ]; then echo "kbdinteractiveauthentication $(value kbdinteractiveauthentication)"; fi
+	echo "challengeresponseauthentication $(value kbdinteractiveauthentication)"
 fi
 `
 
@@ -214,6 +230,10 @@ func (n *sshdNode) effective(t *testing.T) string {
 }
 
 const debianSSHDConfig = "Include @DIR@/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\n"
+
+// rootPasswordsMatch is an sshd_config's Match block that lets root in with a
+// password, whatever the global settings say.
+const rootPasswordsMatch = "Match User root\n\tPasswordAuthentication yes\n\tKbdInteractiveAuthentication yes\n"
 
 // Debian 12 with cloud-init's drop-in that turns passwords on: natsnest's
 // drop-in sorts first and wins; sshd is reloaded once, and a second run
@@ -293,11 +313,31 @@ func TestBaseStepSSHFailuresAndOptOut(t *testing.T) {
 			t.Error("sshd was reloaded with a rejected configuration")
 		}
 	})
-	t.Run("earlier setting wins", func(t *testing.T) {
+	t.Run("an earlier global setting loses to the drop-in's Match block", func(t *testing.T) {
+		// Before the Include, "yes" is the global value; the drop-in's
+		// Match all block overrides it for every connection.
 		n := newSSHDNode(t, true, "PasswordAuthentication yes\n"+debianSSHDConfig, nil)
+		n.mustRun(n.script, "")
+		cmd := exec.Command(filepath.Join(filepath.Dir(n.state), "fakebin", "sshd"), "-T", "-f", n.config, "-C", "user=root,host=localhost,addr=127.0.0.1")
+		cmd.Env = n.env
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "passwordauthentication no") {
+			t.Errorf("sshd -T for root: %v\n%s", err, out)
+		}
+	})
+	t.Run("a Match block for root wins without the drop-in", func(t *testing.T) {
+		// No Include: the block at the top of sshd_config is global, and
+		// sshd -T for root finds the Match block that overrides it.
+		n := newSSHDNode(t, true, "PasswordAuthentication yes\n"+rootPasswordsMatch, nil)
 		out, err := n.run(n.script, "")
-		if err == nil || !strings.Contains(out, "password logins are still on") || !strings.Contains(out, "SSH.KeepPasswordLogin") {
+		if err == nil || !strings.Contains(out, "password logins are still on for root") || !strings.Contains(out, "Match block") {
 			t.Fatalf("got %v:\n%s", err, out)
+		}
+	})
+	t.Run("a Match block for root loses to the drop-in's", func(t *testing.T) {
+		n := newSSHDNode(t, true, debianSSHDConfig+rootPasswordsMatch, nil)
+		out := n.mustRun(n.script, "")
+		if !strings.Contains(out, "password logins over SSH are off") {
+			t.Fatalf("output:\n%s", out)
 		}
 	})
 	t.Run("keys-only off", func(t *testing.T) {
@@ -371,6 +411,9 @@ func TestBaseStepWithRealSSHD(t *testing.T) {
 	}{
 		"debian":     {debianSSHDConfig, map[string]string{"50-cloud-init.conf": "PasswordAuthentication yes\n"}},
 		"no include": {"PasswordAuthentication yes\nMatch User foo\n  X11Forwarding no\n", nil},
+		// A Match block for root that allows passwords: the drop-in's own
+		// Match block comes first and wins, for root as for everyone.
+		"match root": {debianSSHDConfig + rootPasswordsMatch, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := newSSHDNode(t, true, c.config, c.dropIns)
@@ -382,8 +425,9 @@ func TestBaseStepWithRealSSHD(t *testing.T) {
 			// HostKey is a global keyword: it goes before any Match block.
 			cfg, _ := os.ReadFile(n.config)
 			write(t, n.config, "HostKey "+key+"\n"+string(cfg), 0o644)
+			// What sshd applies to a connection of root, Match blocks included.
 			effective := func() string {
-				out, err := exec.Command(sshd, "-T", "-f", n.config).CombinedOutput()
+				out, err := exec.Command(sshd, "-T", "-f", n.config, "-C", "user=root,host=localhost,addr=127.0.0.1").CombinedOutput()
 				if err != nil {
 					t.Fatalf("sshd -T: %v\n%s", err, out)
 				}
@@ -394,7 +438,7 @@ func TestBaseStepWithRealSSHD(t *testing.T) {
 			}
 			n.mustRun(n.script, "")
 			if eff := effective(); !strings.Contains(eff, "\npasswordauthentication no\n") || !strings.Contains(eff, "\nkbdinteractiveauthentication no\n") {
-				t.Errorf("effective config after the step:\n%s", eff)
+				t.Errorf("effective config for root after the step:\n%s", eff)
 			}
 			if out := n.mustRun(n.script, ""); !strings.Contains(out, "(unchanged)") {
 				t.Errorf("second run:\n%s", out)
@@ -437,5 +481,58 @@ func TestSecurityMDMatchesWhatIsRendered(t *testing.T) {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("SECURITY.md does not name %s", want)
 		}
+	}
+}
+
+// The upload directory is where only root can create entries, and a planted
+// one is refused: a symbolic link another local user made there before the
+// first upload would redirect the root upload (and the binary step's
+// writes) onto any file.
+func TestUploadDirRefusesWhatOthersPlanted(t *testing.T) {
+	if DefaultLayout().UploadDir != "/var/lib/natsnest-upload" {
+		t.Errorf("UploadDir %s: want it under /var/lib, which only root can write", DefaultLayout().UploadDir)
+	}
+	t.Parallel()
+	arch := nodeArch(t)
+	bin := fakeNATSServer("2.15.2")
+	for name, plant := range map[string]func(n *testNode, target string){
+		"symlink": func(n *testNode, target string) {
+			if err := os.Symlink(target, n.l.UploadDir); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"world-writable parent": func(n *testNode, target string) {
+			if err := os.Chmod(filepath.Dir(n.l.UploadDir), 0o1777); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := newTestNode(t)
+			if err := os.MkdirAll(filepath.Dir(n.l.UploadDir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			target := t.TempDir()
+			plant(n, target)
+			// The base step's check (the rest of it needs a running systemd).
+			vars, err := baseVariables(n.l, BaseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := render(StepBase, "test: the upload directory", vars, "uploaddir") + "\nupload_dir_safe\n"
+			binary, err := BinaryScript(n.l, BinaryOptions{Version: "2.15.2", Arch: arch, SHA256: sha(bin)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for step, script := range map[string]string{"base": base, "binary": binary} {
+				out, err := n.run(script, "")
+				if err == nil || !strings.Contains(out, n.l.UploadDir) && !strings.Contains(out, filepath.Dir(n.l.UploadDir)) {
+					t.Errorf("%s step ran through a planted upload directory: %v\n%s", step, err, out)
+				}
+			}
+			if entries, _ := os.ReadDir(target); len(entries) != 0 {
+				t.Errorf("something was written where the planted link points: %v", entries)
+			}
+		})
 	}
 }

@@ -82,3 +82,19 @@ func TestRemoteCommand(t *testing.T) {
 		t.Errorf("with sudo: %s", got)
 	}
 }
+
+// Closing a NATS connection leaves the script's stderr alone: an "exec" with
+// only redirections applies them to the whole script, and once silenced
+// every later error (a failed peer removal, say) would vanish while the
+// step exits 0.
+func TestNatsCloseKeepsStderr(t *testing.T) {
+	script := "set -euo pipefail\nSTEP=test\n" + fragment("lib") + "\n" + fragment("natslib") +
+		"\nexec 3>/dev/null\nnats_close\necho 'still heard' >&2\ndie 'and this too'\n"
+	cmd := exec.Command("bash", "-c", script)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err == nil || !strings.Contains(stderr.String(), "still heard") || !strings.Contains(stderr.String(), "error: and this too") {
+		t.Errorf("after nats_close: exit %v, stderr %q", err, stderr.String())
+	}
+}

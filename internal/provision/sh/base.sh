@@ -31,5 +31,8 @@ install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$CONFIG_DIR"
 install -d -m 0700 -o 0 -g 0 "$STATE_DIR"
 # The binary upload (CopyToRemote, over SFTP as the SSH user) runs before the
 # binary step and cannot create directories: make its target here, owned by
-# the SSH user when provisioning runs through sudo.
-install -d -m 0755 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"
+# the SSH user when provisioning runs through sudo, readable by nobody else.
+# It sits where only root can create entries (not /var/tmp, where another
+# local user could plant a symlink first and redirect the root upload).
+upload_dir_safe
+install -d -m 0700 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"

@@ -12,7 +12,8 @@ sha256_of() {
 	printf '%s' "${sum%% *}"
 }
 
-install -d -m 0755 "$UPLOAD_DIR"
+upload_dir_safe
+install -d -m 0700 "$UPLOAD_DIR"
 work=$(mktemp -d "$UPLOAD_DIR/work.XXXXXX")
 new="$BIN.natsnest-new"
 trap 'rm -rf "$work" "$new"' EXIT

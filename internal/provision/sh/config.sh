@@ -37,13 +37,15 @@ put() {
 }
 root=$(id -un 0)
 rootgroup=$(getent group 0 | cut -d: -f1)
-# The TLS files are in place before the nats.conf that names them. The
-# private key is readable by the service user only.
+# The TLS files are in place before the nats.conf that names them. Secret
+# files (the private key, nats.conf with its hashes, routes.conf with the
+# route password) are root:SERVICE_GROUP 0640: natsd reads them and cannot
+# change them.
 tls_dir=$CONFIG_DIR/tls
 if [ -d "$work/tls" ]; then
 	install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$tls_dir"
 	put "$work/tls/cert.pem" "$tls_dir/cert.pem" 0644 "$root" "$rootgroup"
-	put "$work/tls/key.pem" "$tls_dir/key.pem" 0600 "$SERVICE_USER" "$SERVICE_GROUP"
+	put "$work/tls/key.pem" "$tls_dir/key.pem" 0640 "$root" "$SERVICE_GROUP"
 	if [ -f "$work/tls/ca.pem" ]; then
 		put "$work/tls/ca.pem" "$tls_dir/ca.pem" 0644 "$root" "$rootgroup"
 	elif [ -e "$tls_dir/ca.pem" ]; then
@@ -57,7 +59,7 @@ if [ ! -d "$work/tls" ] && [ -e "$tls_dir" ]; then
 	changed+=" $tls_dir(removed)"
 fi
 if [ -f "$work/routes.conf" ]; then
-	put "$work/routes.conf" "$CONFIG_DIR/routes.conf" 0600 "$SERVICE_USER" "$SERVICE_GROUP"
+	put "$work/routes.conf" "$CONFIG_DIR/routes.conf" 0640 "$root" "$SERVICE_GROUP"
 elif [ -e "$CONFIG_DIR/routes.conf" ]; then
 	rm -f "$CONFIG_DIR/routes.conf"
 	changed+=" $CONFIG_DIR/routes.conf(removed)"

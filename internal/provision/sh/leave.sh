@@ -67,7 +67,7 @@ log "$((others - routing)) of $others other servers no longer route to $SERVER_N
 if systemctl is-active --quiet "$SERVICE"; then
 	log "stopping natsd with lame duck mode"
 fi
-systemctl disable --now --quiet "$SERVICE" 2>/dev/null || systemctl stop "$SERVICE"
+systemctl disable --now --quiet "$SERVICE" || systemctl stop "$SERVICE"
 log "natsd stopped and disabled"
 
 # 3. Peer-remove, through another server. Only the meta leader answers; a

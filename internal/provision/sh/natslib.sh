@@ -67,7 +67,10 @@ nats_open() {
 	return 1
 }
 
-nats_close() { exec 3>&- 2>/dev/null || true; }
+# nats_close closes the connection. (An exec with only redirections applies
+# them to the whole script: "exec 3>&- 2>/dev/null" would silence every
+# later error.)
+nats_close() { exec 3>&-; }
 
 # nats_request SUBJECT PAYLOAD SECONDS [MAX] publishes PAYLOAD to SUBJECT with
 # a fresh reply subject and prints every reply, one a line, until MAX replies

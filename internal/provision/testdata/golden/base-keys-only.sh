@@ -10,7 +10,7 @@ SERVICE_USER='nats'
 SERVICE_GROUP='nats'
 CONFIG_DIR='/etc/nats'
 STATE_DIR='/var/lib/natsnest'
-UPLOAD_DIR='/var/tmp/natsnest'
+UPLOAD_DIR='/var/lib/natsnest-upload'
 CLOUD_INIT_TIMEOUT='1200'
 KEYS_ONLY='1'
 SSHD_CONFIG='/etc/ssh/sshd_config'
@@ -23,6 +23,26 @@ warn() { printf 'natsnest %s: warning: %s\n' "$STEP" "$*" >&2; }
 die() {
 	printf 'natsnest %s: error: %s\n' "$STEP" "$*" >&2
 	exit 1
+}
+
+# --- uploaddir: where an uploaded binary is staged -----------------------
+# upload_dir_safe refuses an upload directory that another local user could
+# have planted: a symbolic link, one owned by someone else, or one inside a
+# directory that users other than root may write to.
+upload_dir_safe() {
+	local dir=${UPLOAD_DIR:?} parent want owner mode
+	parent=$(dirname "$dir")
+	if [ -L "$dir" ]; then die "$dir is a symbolic link: refusing to stage the binary through it"; fi
+	read -r owner mode < <(stat -L -c '%u %a' "$parent") || die "cannot stat $parent"
+	if [ "$owner" != 0 ] || (((8#$mode & 8#022) != 0)); then
+		die "$parent is writable by users other than root (owner uid $owner, mode $mode): the upload directory cannot be kept safe there"
+	fi
+	if [ -e "$dir" ]; then
+		want=$(id -u "${SUDO_USER:-root}")
+		if [ "$(stat -c '%u' "$dir")" != "$want" ]; then
+			die "$dir belongs to uid $(stat -c '%u' "$dir"), not to the provisioning user: refusing to stage the binary through it"
+		fi
+	fi
 }
 
 # --- base: wait for first boot, service user, directories -----------------
@@ -58,8 +78,11 @@ install -d -m 0750 -o 0 -g "$SERVICE_GROUP" "$CONFIG_DIR"
 install -d -m 0700 -o 0 -g 0 "$STATE_DIR"
 # The binary upload (CopyToRemote, over SFTP as the SSH user) runs before the
 # binary step and cannot create directories: make its target here, owned by
-# the SSH user when provisioning runs through sudo.
-install -d -m 0755 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"
+# the SSH user when provisioning runs through sudo, readable by nobody else.
+# It sits where only root can create entries (not /var/tmp, where another
+# local user could plant a symlink first and redirect the root upload).
+upload_dir_safe
+install -d -m 0700 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"
 
 # --- base: SSH logins with keys only --------------------------------------
 # Provisioning logs in with a key, so password logins are switched off:
@@ -70,10 +93,30 @@ install -d -m 0755 -o "${SUDO_USER:-0}" "$UPLOAD_DIR"
 # before the others, e.g. cloud images' 50-cloud-init.conf, which often
 # says "PasswordAuthentication yes". Without that Include, a marked block
 # goes at the top of sshd_config. Either way `sshd -T` must then report
-# the setting in effect, or the step fails; a config sshd rejects is rolled
-# back before sshd is reloaded.
+# the setting in effect for root and for the provisioning user, Match blocks
+# applied, or the step fails; a config sshd rejects is rolled back before
+# sshd is reloaded.
+#
+# A Match block (say "Match User root" with "PasswordAuthentication yes")
+# overrides the global settings for the connections it matches, and when
+# several matching blocks set a keyword, the first one wins. The drop-in
+# therefore ends with a "Match all" block of its own: read at the Include,
+# before any block of sshd_config, it comes first. (A Match block in an
+# included file ends with that file: what follows the Include in
+# sshd_config stays global.)
 sshd_dropin_body() {
 	printf '# Rendered by natsnest: provisioning logs in with a key; no passwords over SSH.\n'
+	printf 'PasswordAuthentication no\n'
+	printf '%s no\n' "$1"
+	printf '# First among the Match blocks, so that none turns passwords back on.\n'
+	printf 'Match all\n'
+	printf '\tPasswordAuthentication no\n'
+	printf '\t%s no\n' "$1"
+}
+# sshd_block_body is the same for a block at the top of sshd_config, where a
+# Match block would swallow the rest of the file: global settings only, and
+# the check below finds any Match block that overrides them.
+sshd_block_body() {
 	printf 'PasswordAuthentication no\n'
 	printf '%s no\n' "$1"
 }
@@ -104,11 +147,13 @@ sshd_write() {
 	return 0
 }
 
-# sshd_setting KEYWORD prints the value sshd -T reports for KEYWORD (lower
-# case), or nothing when sshd cannot say.
+# sshd_setting KEYWORD [USER] prints the value sshd -T reports for KEYWORD
+# (lower case) — for a connection of USER, Match blocks applied, when USER
+# is given — or nothing when sshd cannot say.
 sshd_setting() {
-	local dump
-	dump=$(sshd -T -f "$SSHD_CONFIG" 2>/dev/null) || return 0
+	local dump args=(-T -f "$SSHD_CONFIG")
+	if [ -n "${2:-}" ]; then args+=(-C "user=$2,host=localhost,addr=127.0.0.1"); fi
+	dump=$(sshd "${args[@]}" 2>/dev/null) || return 0
 	awk -v k="$1" '$1 == k { print $2; exit }' <<<"$dump"
 }
 
@@ -131,7 +176,7 @@ if [ "$KEYS_ONLY" = 1 ]; then
 		fi
 	else
 		target=$SSHD_CONFIG
-		block=$(printf '%s\n%s\n%s' "$sshd_block_begin" "$(sshd_dropin_body "$kbd")" "$sshd_block_end")
+		block=$(printf '%s\n%s\n%s' "$sshd_block_begin" "$(sshd_block_body "$kbd")" "$sshd_block_end")
 		if sshd_write "$SSHD_CONFIG" "$block"$'\n'"$(sshd_strip_block)"; then
 			sshd_changed+=("$SSHD_CONFIG")
 		fi
@@ -145,10 +190,16 @@ if [ "$KEYS_ONLY" = 1 ]; then
 		fi
 		for f in "${sshd_changed[@]}"; do rm -f "$f.natsnest-old"; done
 	fi
-	effective=$(sshd_setting passwordauthentication)
-	if [ "$effective" != no ]; then
-		die "password logins are still on (sshd -T: passwordauthentication ${effective:-unknown}) after writing $target: an earlier setting in $SSHD_CONFIG wins; remove it, or keep password logins with SSH.KeepPasswordLogin"
-	fi
+	# For root and for the user provisioning logs in as: a Match block
+	# that matches them applies to their connections only.
+	for user in root ${SUDO_USER:+"$SUDO_USER"}; do
+		for keyword in passwordauthentication "${kbd,,}"; do
+			effective=$(sshd_setting "$keyword" "$user")
+			if [ "$effective" != no ]; then
+				die "password logins are still on for $user (sshd -T -C user=$user: $keyword ${effective:-unknown}) after writing $target: an earlier setting or a Match block in $SSHD_CONFIG wins; remove it, or keep password logins with SSH.KeepPasswordLogin"
+			fi
+		done
+	done
 	if [ "${#sshd_changed[@]}" -gt 0 ]; then
 		# Reload only a running sshd (socket-activated ones read the config
 		# per connection). Sessions already open, this one included, stay.

@@ -14,7 +14,7 @@ STAGED=''
 URL='https://github.com/nats-io/nats-server/releases/download/v2.15.2/nats-server-v2.15.2-linux-arm64.tar.gz'
 ARCHIVE='1'
 BIN='/usr/local/bin/nats-server'
-UPLOAD_DIR='/var/tmp/natsnest'
+UPLOAD_DIR='/var/lib/natsnest-upload'
 
 # --- lib: messages -------------------------------------------------------
 log() { printf 'natsnest %s: %s\n' "$STEP" "$*"; }
@@ -22,6 +22,26 @@ warn() { printf 'natsnest %s: warning: %s\n' "$STEP" "$*" >&2; }
 die() {
 	printf 'natsnest %s: error: %s\n' "$STEP" "$*" >&2
 	exit 1
+}
+
+# --- uploaddir: where an uploaded binary is staged -----------------------
+# upload_dir_safe refuses an upload directory that another local user could
+# have planted: a symbolic link, one owned by someone else, or one inside a
+# directory that users other than root may write to.
+upload_dir_safe() {
+	local dir=${UPLOAD_DIR:?} parent want owner mode
+	parent=$(dirname "$dir")
+	if [ -L "$dir" ]; then die "$dir is a symbolic link: refusing to stage the binary through it"; fi
+	read -r owner mode < <(stat -L -c '%u %a' "$parent") || die "cannot stat $parent"
+	if [ "$owner" != 0 ] || (((8#$mode & 8#022) != 0)); then
+		die "$parent is writable by users other than root (owner uid $owner, mode $mode): the upload directory cannot be kept safe there"
+	fi
+	if [ -e "$dir" ]; then
+		want=$(id -u "${SUDO_USER:-root}")
+		if [ "$(stat -c '%u' "$dir")" != "$want" ]; then
+			die "$dir belongs to uid $(stat -c '%u' "$dir"), not to the provisioning user: refusing to stage the binary through it"
+		fi
+	fi
 }
 
 # --- binary: verify, then install atomically --------------------------------
@@ -38,7 +58,8 @@ sha256_of() {
 	printf '%s' "${sum%% *}"
 }
 
-install -d -m 0755 "$UPLOAD_DIR"
+upload_dir_safe
+install -d -m 0700 "$UPLOAD_DIR"
 work=$(mktemp -d "$UPLOAD_DIR/work.XXXXXX")
 new="$BIN.natsnest-new"
 trap 'rm -rf "$work" "$new"' EXIT

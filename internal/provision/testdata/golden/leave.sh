@@ -93,7 +93,10 @@ nats_open() {
 	return 1
 }
 
-nats_close() { exec 3>&- 2>/dev/null || true; }
+# nats_close closes the connection. (An exec with only redirections applies
+# them to the whole script: "exec 3>&- 2>/dev/null" would silence every
+# later error.)
+nats_close() { exec 3>&-; }
 
 # nats_request SUBJECT PAYLOAD SECONDS [MAX] publishes PAYLOAD to SUBJECT with
 # a fresh reply subject and prints every reply, one a line, until MAX replies
@@ -199,7 +202,7 @@ log "$((others - routing)) of $others other servers no longer route to $SERVER_N
 if systemctl is-active --quiet "$SERVICE"; then
 	log "stopping natsd with lame duck mode"
 fi
-systemctl disable --now --quiet "$SERVICE" 2>/dev/null || systemctl stop "$SERVICE"
+systemctl disable --now --quiet "$SERVICE" || systemctl stop "$SERVICE"
 log "natsd stopped and disabled"
 
 # 3. Peer-remove, through another server. Only the meta leader answers; a

@@ -85,15 +85,19 @@ func run(file, host string, port int, noMon bool, store string) (*server.Server,
 	if store != "" {
 		o.StoreDir = store
 	}
-	o.NoSigs, o.NoLog = true, true
+	// Its log goes to stderr, which go test shows when a test fails: why a
+	// server did not come up (a port taken, say) is there.
+	o.NoSigs, o.NoLog = true, false
 	srv, err := server.NewServer(o)
 	if err != nil {
 		return nil, err
 	}
+	srv.ConfigureLogger()
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	// Generous: make test runs many packages at once on small machines.
+	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("%s: not ready for connections after 10s", o.ServerName)
+		return nil, fmt.Errorf("%s: not ready for connections after 30s (its log is above)", o.ServerName)
 	}
 	return srv, nil
 }
