@@ -59,6 +59,14 @@ func clusterProgram(cfg map[string]string, endpoint *string) pulumi.RunFunc {
 	}
 }
 
+// rootPasswordsMatch is an sshd_config Match block that lets root log in
+// with a password, which the keys-only base step must overrule.
+const rootPasswordsMatch = "Match User root\n\tPasswordAuthentication yes\n\tKbdInteractiveAuthentication yes\n"
+
+// plantedUploadLink is where natsnest once staged uploads: a symbolic link
+// there must not redirect one.
+const plantedUploadLink = "/var/tmp/natsnest"
+
 // serversProgram provisions natsnest.Servers onto one existing machine,
 // downloading nats-server from url.
 func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, endpoint *string) pulumi.RunFunc {
@@ -134,6 +142,16 @@ func TestProduction(t *testing.T) {
 	cfg["appPassword"] = appPassword
 	cfg["stackSecret"] = clusterSecret
 	cfg["sshCidr"] = fleet.Prefix.String()
+	s.Step("plant on each Cluster machine what an admin or another local user may have left: a Match block letting root log in with a password, and %s as a symbolic link to /usr/local/sbin", plantedUploadLink)
+	for _, m := range cl {
+		mustRun(t, m, fmt.Sprintf("printf '%%s' %s >>/etc/ssh/sshd_config && systemctl reload ssh && ln -sfn /usr/local/sbin %s",
+			provision.ShellQuote("\n"+rootPasswordsMatch), plantedUploadLink))
+		if out := mustRun(t, m, "sshd -T -C user=root,host=localhost,addr=127.0.0.1 | grep -E '^passwordauthentication '"); out != "passwordauthentication yes" {
+			t.Fatalf("%s: the planted Match block does not turn passwords on for root: %q", m.Name, out)
+		}
+	}
+	s.Verified("root may log in with a password on nats-1..3 (sshd -T -C user=root), and %s points at /usr/local/sbin", plantedUploadLink)
+
 	s.Step("deploy the root program's natsnest.Cluster from %s (nodeCount %s, zones %v, publicAccess %s), binary uploaded from this machine",
 		filepath.Base(clusterStack), cfg["nodeCount"], zones, cfg["publicAccess"])
 	clusterMock := &ExecMock{Fleet: fleet, Logf: t.Logf, Zones: zones}
@@ -195,8 +213,8 @@ func TestProduction(t *testing.T) {
 		}
 		if files.Routes != "" {
 			disk[path.Join(layout.ConfigDir, "routes.conf")] = files.Routes
-			if lines[3] != "600 "+layout.User {
-				t.Errorf("%s: routes.conf (holds the route password) is %q, want mode 600 owned by %s", m.Name, lines[3], layout.User)
+			if lines[3] != "640 root" {
+				t.Errorf("%s: routes.conf (holds the route password) is %q, want mode 640 owned by root (group %s)", m.Name, lines[3], layout.Group)
 			}
 		}
 		for p, want := range disk {
@@ -215,6 +233,54 @@ func TestProduction(t *testing.T) {
 		s.Verified("%s: natsd active (MainPID %d, user %s), nats-server v%s %s (sha256 %s…), %s on %s ext4, nats.conf/routes.conf/natsd.service byte-identical to the rendered ones, no plaintext passwords in nats.conf",
 			m.Name, st.MainPID, st.User, version.NATSServer, delivery, wantSHA[:12], layout.DataMount, m.DataDevice)
 	}
+
+	// --- a hardened node ------------------------------------------------------
+	s.Step("check the hardening on every machine: systemd-analyze security natsd at most %.1f while natsd serves; on the Cluster nodes, passwords off for root despite the Match block and nothing staged through the planted link", provision.MaxUnitExposure)
+	for _, m := range fleet.Machines {
+		out := mustRun(t, m, "systemd-analyze security natsd --no-pager 2>&1 | tail -n 3")
+		exposure, ok := provision.ParseExposure(out)
+		if !ok || exposure > provision.MaxUnitExposure {
+			t.Errorf("%s: systemd-analyze security natsd: %q, want at most %.1f", m.Name, out, provision.MaxUnitExposure)
+		}
+		if st := natsdState(t, m); st.Active != "active" {
+			t.Errorf("%s: natsd %+v under the hardened unit", m.Name, st)
+		}
+		if m == edge {
+			s.Verified("%s: natsd active, exposure %.1f", m.Name, exposure)
+			continue
+		}
+		sshdT := mustRun(t, m, "sshd -T -C user=root,host=localhost,addr=127.0.0.1 | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '")
+		if sshdT != "passwordauthentication no\nkbdinteractiveauthentication no" {
+			t.Errorf("%s: sshd -T for root after the base step: %q, want both off", m.Name, sshdT)
+		}
+		staged := mustRun(t, m, fmt.Sprintf("ls /usr/local/sbin | grep -c '^nats-server-' || true; ls %s", layout.UploadDir))
+		if lines := strings.Split(staged, "\n"); lines[0] != "0" || len(lines) < 2 || !strings.HasPrefix(lines[1], "nats-server-") {
+			t.Errorf("%s: /usr/local/sbin and %s hold %q: want the upload staged in %s only", m.Name, layout.UploadDir, staged, layout.UploadDir)
+		}
+		s.Verified("%s: natsd active, exposure %.1f; sshd -T -C user=root: passwords and keyboard-interactive off; the upload staged in %s, nothing through %s", m.Name, exposure, layout.UploadDir, plantedUploadLink)
+	}
+
+	// --- monitoring on Servers ----------------------------------------------
+	s.Step("check that natsnest.Servers serves monitoring on %s's private address only", edge.Name)
+	if err := getJSON("http://"+edge.Addr+":8222/varz", &struct{}{}); err != nil {
+		t.Errorf("%s: monitoring on its private address %s: %v", edge.Name, edge.Addr, err)
+	}
+	// From inside the machine: its private address answers, its loopback
+	// address (another of its addresses) refuses the connection.
+	probe := func(addr string) string {
+		out, err := edge.Run(fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/8222' 2>/dev/null && echo answered || echo refused", addr))
+		if err != nil {
+			t.Fatalf("%s: %v", edge.Name, err)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := probe(edge.Addr); got != "answered" {
+		t.Errorf("%s: monitoring on its private address, from the machine: %s", edge.Name, got)
+	}
+	if got := probe("127.0.0.1"); got != "refused" {
+		t.Errorf("%s: monitoring on 127.0.0.1: %s, want the connection refused", edge.Name, got)
+	}
+	s.Verified("%s: http://%s:8222/varz answers; http://127.0.0.1:8222 on the machine is refused", edge.Name, edge.Addr)
 
 	// --- routes ---------------------------------------------------------------
 	s.Step("check the cluster's routes on /routez and that the single node has none")

@@ -31,6 +31,9 @@ func renderNodeFiles(a ServersArgs, privateAddrs []string) ([]provision.NodeFile
 	nodes := make([]natsconf.Node, len(a.Hosts))
 	for i, h := range a.Hosts {
 		nodes[i] = natsconf.Node{Name: h.Name, RouteHost: privateAddrs[i]}
+		if !a.MonitoringOnAllAddresses {
+			nodes[i].MonitorHost = privateAddrs[i]
+		}
 		if h.Zone != "" {
 			nodes[i].Tags = []string{"az:" + h.Zone}
 		}

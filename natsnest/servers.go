@@ -137,6 +137,11 @@ type ServersArgs struct {
 	// NoAdvertise stops servers from advertising other servers' addresses to
 	// clients; set it when clients connect through public addresses.
 	NoAdvertise bool
+	// MonitoringOnAllAddresses serves the monitoring port (MonitorPort) on
+	// every address of each host. Defaults to false: only on the host's
+	// PrivateAddress, as monitoring has no authentication (/connz shows
+	// every client's address and user) and Servers sets up no firewall.
+	MonitoringOnAllAddresses bool
 
 	// pending are the secrets not known yet (a preview); set by resolve.
 	pending pending

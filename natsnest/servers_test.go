@@ -295,7 +295,7 @@ func TestServersResourcesPerHostAndTheirOrder(t *testing.T) {
 	if got := r.str(t, "nats-n2-disk", "create"); !strings.Contains(got, "DATA_SERIAL='\\''d-bp1disk00000000002'\\''") {
 		t.Errorf("disk step of n2 does not look for its disk's serial: %.2000s", got)
 	}
-	if got := r.str(t, "nats-n1-upload", "remotePath"); got != "/var/tmp/natsnest/nats-server-"+svSHA(t, r) {
+	if got := r.str(t, "nats-n1-upload", "remotePath"); got != "/var/lib/natsnest-upload/nats-server-"+svSHA(t, r) {
 		t.Errorf("upload to %s", got)
 	}
 }
@@ -345,6 +345,10 @@ func TestServersRenderedFiles(t *testing.T) {
 		}
 		if o.ServerName != fmt.Sprintf("n%d", i) || o.StoreDir != natsnest.StoreDir || o.JetStreamMaxStore != 10<<30 || o.Cluster.Port != 4248 {
 			t.Errorf("n%d: server_name %q, store %q, max_file_store %d, cluster port %d", i, o.ServerName, o.StoreDir, o.JetStreamMaxStore, o.Cluster.Port)
+		}
+		// Monitoring, which has no authentication, only on the private address.
+		if want := fmt.Sprintf("10.0.0.%d", i); o.HTTPHost != want || o.HTTPPort != 8222 || o.Host != "0.0.0.0" {
+			t.Errorf("n%d: monitoring on %s:%d (clients on %s), want %s:8222", i, o.HTTPHost, o.HTTPPort, o.Host, want)
 		}
 		var routes []string
 		for _, u := range o.Routes {
@@ -905,5 +909,16 @@ func TestServersStepLogging(t *testing.T) {
 	}
 	if seen != 3*7 {
 		t.Errorf("%d commands, want 7 per host", seen)
+	}
+}
+
+// MonitoringOnAllAddresses widens monitoring to every address, on request.
+func TestServersMonitoringOnAllAddresses(t *testing.T) {
+	args := svArgs(t, 3)
+	args.MonitoringOnAllAddresses = true
+	r := svMustDeploy(t, args)
+	o := loadWithFiles(t, r.payload(t, "n2"))
+	if o.HTTPHost != "0.0.0.0" || o.HTTPPort != 8222 {
+		t.Errorf("monitoring on %s:%d, want every address", o.HTTPHost, o.HTTPPort)
 	}
 }

@@ -17,6 +17,9 @@ type Node struct {
 	ClientPort, MonitorPort, RoutePort int
 	// StoreDir overrides the template's JetStream store directory when set.
 	StoreDir string
+	// MonitorHost overrides the template's monitoring address when set
+	// (the node's private address).
+	MonitorHost string
 	// Tags are added to the template's tags, e.g. the node's zone.
 	Tags []string
 }
@@ -62,6 +65,9 @@ func ClusterConfigs(template Server, nodes []Node) ([]Server, error) {
 		s.MonitorPort = orDefault(n.MonitorPort, template.MonitorPort)
 		if n.StoreDir != "" {
 			s.JetStream.StoreDir = n.StoreDir
+		}
+		if n.MonitorHost != "" {
+			s.MonitorHost = n.MonitorHost
 		}
 		s.Tags = append(append([]string(nil), template.Tags...), n.Tags...)
 		s.Accounts = append([]Account(nil), template.Accounts...)

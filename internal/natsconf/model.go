@@ -45,6 +45,10 @@ type Server struct {
 	ClientPort int
 	// MonitorPort is the HTTP monitoring port (healthz, varz); 0 disables it.
 	MonitorPort int
+	// MonitorHost is the address monitoring binds to when set, Host when
+	// not: monitoring has no authentication, so a node serves it on its
+	// private address only.
+	MonitorHost string
 	// Tags are rendered as server_tags, for example "az:cn-hangzhou-i".
 	Tags []string
 	// LameDuckDuration is how long a stopping server spreads client

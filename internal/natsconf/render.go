@@ -196,7 +196,11 @@ func RenderServerConfig(s Server) (Files, error) {
 		if s.MonitorTLS {
 			key = "https"
 		}
-		w("%s: %s\n", key, quote(hostPort(s.Host, s.MonitorPort)))
+		host := s.Host
+		if s.MonitorHost != "" {
+			host = s.MonitorHost
+		}
+		w("%s: %s\n", key, quote(hostPort(host, s.MonitorPort)))
 	}
 	if s.TLS != nil {
 		w("tls %s\n", renderTLS(s.TLS, ""))

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -358,8 +359,15 @@ func TestConfigStep(t *testing.T) {
 }
 
 // monitor is a fake nats-server monitoring endpoint for the service step.
-func (n *testNode) monitor(t *testing.T) int {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (n *testNode) monitor(t *testing.T) int { return n.monitorOn(t, "127.0.0.1") }
+
+// monitorOn is monitor listening on host only.
+func (n *testNode) monitorOn(t *testing.T, host string) int {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			if _, err := os.Stat(filepath.Join(n.state, "unhealthy")); err == nil {
@@ -375,11 +383,42 @@ func (n *testNode) monitor(t *testing.T) int {
 			http.NotFound(w, r)
 		}
 	}))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	var port int
 	fmt.Sscan(u.Port(), &port)
 	return port
+}
+
+// The health checks ask monitoring where nats.conf serves it — a node's
+// private address, not loopback — and fall back to 127.0.0.1 for a server
+// still running with an older nats.conf.
+func TestHealthChecksFollowTheMonitorAddress(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t)
+	port := n.monitorOn(t, "127.0.0.2")
+	opts := ServiceOptions{MonitorPort: port, StartTimeout: 3 * time.Second, RollTimeout: 3 * time.Second, ReloadTimeout: 2 * time.Second}
+	start, err := StartScript(n.l, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := NodeFiles{Config: fmt.Sprintf("listen: \"0.0.0.0:4222\"\nhttp: \"127.0.0.2:%d\"\n", port), Routes: "r\n", Unit: "u\n", RestartSettings: "s\n"}
+	n.install(files, fakeNATSServer("2.15.2"))
+	if out := n.mustRun(start, ""); !strings.Contains(out, "natsd answers /healthz") {
+		t.Errorf("start with monitoring on 127.0.0.2:\n%s", out)
+	}
+	// Only on loopback (an older nats.conf says every address).
+	n2 := newTestNode(t)
+	port2 := n2.monitor(t)
+	opts.MonitorPort = port2
+	start2, _ := StartScript(n2.l, opts)
+	n2.install(NodeFiles{Config: fmt.Sprintf("http: \"0.0.0.0:%d\"\n", port2), Routes: "r\n", Unit: "u\n", RestartSettings: "s\n"}, fakeNATSServer("2.15.2"))
+	if out := n2.mustRun(start2, ""); !strings.Contains(out, "natsd answers /healthz") {
+		t.Errorf("start with monitoring on every address:\n%s", out)
+	}
 }
 
 // install writes what the binary and config steps would: the files the

@@ -463,7 +463,10 @@ func TestSecurityMDMatchesWhatIsRendered(t *testing.T) {
 		key, _, _ := strings.Cut(line, "=")
 		switch key {
 		case "User", "Group", "NoNewPrivileges", "ProtectSystem", "ReadWritePaths", "ProtectHome", "PrivateTmp", "PrivateDevices",
-			"ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups", "RestrictSUIDSGID", "LockPersonality", "UMask", "LimitNOFILE":
+			"ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups", "RestrictSUIDSGID", "LockPersonality", "UMask", "LimitNOFILE",
+			"CapabilityBoundingSet", "AmbientCapabilities", "ProtectClock", "ProtectHostname", "ProtectKernelLogs", "ProtectProc", "PrivateIPC",
+			"RestrictAddressFamilies", "RestrictNamespaces", "RestrictRealtime", "MemoryDenyWriteExecute", "RemoveIPC", "DevicePolicy",
+			"KeyringMode", "SystemCallArchitectures", "SystemCallFilter", "SystemCallErrorNumber":
 			checked++
 			want := "`" + line + "`"
 			if key == "User" || key == "Group" {
@@ -474,7 +477,7 @@ func TestSecurityMDMatchesWhatIsRendered(t *testing.T) {
 			}
 		}
 	}
-	if checked < 15 {
+	if checked < 33 {
 		t.Errorf("only %d hardening settings in the unit", checked)
 	}
 	for _, want := range []string{"/etc/ssh/sshd_config.d/" + SSHDDropIn, "`" + DefaultLayout().TLSDir() + "`", "`" + DefaultLayout().StateDir + "`"} {

@@ -181,3 +181,35 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// systemd-analyze rates the rendered unit at most MaxUnitExposure, and as
+// the unit's comment says. Offline, where systemd-analyze is installed (the
+// machine tier rates the running unit on a node).
+func TestUnitExposure(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed; the machine tier rates the unit on a node")
+	}
+	unit, err := RenderUnit(UnitOptions{Layout: DefaultLayout(), LameDuckDuration: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), Service+".service")
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "security", "--offline=true", path).CombinedOutput()
+	if err != nil {
+		t.Skipf("systemd-analyze security --offline: %v\n%s", err, out)
+	}
+	got, ok := ParseExposure(string(out))
+	if !ok {
+		t.Fatalf("no overall exposure in:\n%s", out)
+	}
+	if got > MaxUnitExposure {
+		t.Errorf("systemd-analyze security rates the unit %.1f, above %.1f:\n%s", got, MaxUnitExposure, out)
+	}
+	if !strings.Contains(string(out), "Overall exposure level for "+Service+".service: "+unitExposure) {
+		t.Errorf("the unit's comment says %q; systemd-analyze says:\n%s", unitExposure, out)
+	}
+}

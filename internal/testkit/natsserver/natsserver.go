@@ -33,6 +33,7 @@ type Options struct {
 	ServerName          string
 	Host                string
 	Port                int
+	HTTPHost            string
 	HTTPPort            int
 	HTTPSPort           int
 	LameDuckDuration    time.Duration

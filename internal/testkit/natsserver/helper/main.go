@@ -108,6 +108,7 @@ func project(o *server.Options) *natsserver.Options {
 		ServerName:          o.ServerName,
 		Host:                o.Host,
 		Port:                o.Port,
+		HTTPHost:            o.HTTPHost,
 		HTTPPort:            o.HTTPPort,
 		HTTPSPort:           o.HTTPSPort,
 		LameDuckDuration:    o.LameDuckDuration,
