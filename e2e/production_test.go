@@ -87,7 +87,7 @@ func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, end
 				NoDataDisk: m.DataDevice == "",
 			}},
 			SSH:    natsnest.SSH{User: "root", PrivateKey: pulumi.ToSecret(pulumi.String(f.PrivateKeyPEM)).(pulumi.StringOutput)},
-			Binary: natsnest.Binary{URL: url, SHA256: sum},
+			Binary: natsnest.Binary{URL: pulumi.String(url), SHA256: sum},
 		})
 		if err != nil {
 			return err
@@ -144,8 +144,13 @@ func TestProduction(t *testing.T) {
 	cfg["sshCidr"] = fleet.Prefix.String()
 	s.Step("plant on each Cluster machine what an admin or another local user may have left: a Match block letting root log in with a password, and %s as a symbolic link to /usr/local/sbin", plantedUploadLink)
 	for _, m := range cl {
-		mustRun(t, m, fmt.Sprintf("printf '%%s' %s >>/etc/ssh/sshd_config && systemctl reload ssh && ln -sfn /usr/local/sbin %s",
-			provision.ShellQuote("\n"+rootPasswordsMatch), plantedUploadLink))
+		// Retried: right after boot sshd may still be restarting (the
+		// deployment's own connections retry the same way).
+		plant := fmt.Sprintf("grep -qx 'Match User root' /etc/ssh/sshd_config || printf '%%s' %s >>/etc/ssh/sshd_config; systemctl reload ssh && ln -sfn /usr/local/sbin %s",
+			provision.ShellQuote("\n"+rootPasswordsMatch), plantedUploadLink)
+		if err := eventually(60*time.Second, func() error { _, err := m.Run(plant); return err }); err != nil {
+			t.Fatalf("%s: planting: %v", m.Name, err)
+		}
 		if out := mustRun(t, m, "sshd -T -C user=root,host=localhost,addr=127.0.0.1 | grep -E '^passwordauthentication '"); out != "passwordauthentication yes" {
 			t.Fatalf("%s: the planted Match block does not turn passwords on for root: %q", m.Name, out)
 		}
@@ -174,14 +179,26 @@ func TestProduction(t *testing.T) {
 	s.Step("deploy natsnest.Servers with 1 host (%s, data disk %s) downloading nats-server from %s with its checksum", edge.Name, edge.DataDevice, rel.URL)
 	edgeMock := &ExecMock{Fleet: fleet, Logf: t.Logf}
 	var edgeURL string
-	d2, err := edgeMock.Deploy(serversProgram(fleet, edge, rel.URL, rel.SHA256, &edgeURL))
+	// Presigned, as an OSS URL is: its signature must reach the node on the
+	// binary step's stdin only, and no command line or output.
+	const signature = "e2e-s1gnature-0f3c"
+	presigned := rel.URL + "?Signature=" + signature
+	d2, err := edgeMock.Deploy(serversProgram(fleet, edge, presigned, rel.SHA256, &edgeURL))
 	if err != nil {
 		t.Fatalf("deploying natsnest.Servers: %v", err)
+	}
+	for _, ev := range d2.Commands() {
+		if strings.Contains(ev.Script+ev.Stdout+ev.Stderr, signature) {
+			t.Errorf("%s: the URL's signature is in the command line or the output", ev.Name)
+		}
+		if strings.HasSuffix(ev.Name, "-binary") && ev.Stdin != provision.BinaryPayload(presigned) {
+			t.Errorf("%s: stdin %q does not carry the presigned URL", ev.Name, ev.Stdin)
+		}
 	}
 	if hits := fleet.HTTPHits(rel.Path); hits < 1 {
 		t.Errorf("%s was never downloaded (%d requests)", rel.URL, hits)
 	}
-	s.Verified("natsnest.Servers deployed in %s: %d commands; %s downloaded %s (%d requests)",
+	s.Verified("natsnest.Servers deployed in %s: %d commands; %s downloaded %s (%d requests) from a presigned URL whose signature was only on the binary step's stdin, in no command line or output",
 		d2.Took.Round(time.Second), len(d2.Commands()), edge.Name, rel.Path, fleet.HTTPHits(rel.Path))
 
 	// --- every node ---------------------------------------------------------

@@ -360,6 +360,7 @@ func (a ClusterArgs) resolve(ctx context.Context) (ClusterArgs, error) {
 	if b := d.Bastion; b != nil {
 		refs = append(refs, secretRef{"Bastion.PrivateKey", &b.PrivateKey}, secretRef{"Bastion.Password", &b.Password})
 	}
+	refs = append(refs, secretRef{"Binary.URL", &d.Binary.URL})
 	unknown, err := awaitSecrets(ctx, refs)
 	d.pending = unknown
 	return d, err

@@ -1014,7 +1014,7 @@ func TestClusterValidateRules(t *testing.T) {
 		{"IPv6 CIDR", func(a *natsnest.ClusterArgs) { a.MonitoringCIDR = "fd00::/8" }, "MonitoringCIDR"},
 		{"reserved tag", func(a *natsnest.ClusterArgs) { a.ResourceTags = map[string]string{"aliyun-x": "y"} }, `ResourceTags["aliyun-x"]`},
 		{"no app user", func(a *natsnest.ClusterArgs) { a.Accounts = nil }, "Accounts"},
-		{"binary URL without checksum", func(a *natsnest.ClusterArgs) { a.Binary.URL = "https://mirror.example/nats.tar.gz" }, "Binary.SHA256"},
+		{"binary URL without checksum", func(a *natsnest.ClusterArgs) { a.Binary.URL = pulumi.String("https://mirror.example/nats.tar.gz") }, "Binary.SHA256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := validClusterArgs()

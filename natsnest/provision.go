@@ -119,7 +119,8 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 	}
 	// binaryKey names the binary the nodes run; the service step restarts
 	// when it changes.
-	binaryKey := fmt.Sprintf("nats-server v%s linux/%s sha256:%s %s", bin.opts.Version, bin.opts.Arch, bin.opts.SHA256, bin.opts.URL)
+	// (Not the URL: a new signature of the same file restarts nothing.)
+	binaryKey := fmt.Sprintf("nats-server v%s linux/%s sha256:%s", bin.opts.Version, bin.opts.Arch, bin.opts.SHA256)
 
 	private := make([]any, len(a.Hosts))
 	for i, h := range a.Hosts {
@@ -202,10 +203,16 @@ func provisionHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, a 
 			}
 			binaryDeps = append(binaryDeps, upload)
 		}
-		binary, err := command(provision.StepBinary, &remote.CommandArgs{
+		binaryArgs := &remote.CommandArgs{
 			Create:   run(scripts[provision.StepBinary]),
 			Triggers: triggers(),
-		}, binaryDeps...)
+		}
+		if bin.opts.URL != "" {
+			// The URL on stdin, as a secret: a presigned URL's signature
+			// is a credential.
+			binaryArgs.Stdin = a.pending.unknown(secret(provision.BinaryPayload(bin.opts.URL)).ToStringOutput())
+		}
+		binary, err := command(provision.StepBinary, binaryArgs, binaryDeps...)
 		if err != nil {
 			return nil, err
 		}

@@ -114,8 +114,11 @@ type Binary struct {
 	// URL, when set, is downloaded by every node instead: a nats-server
 	// release .tar.gz (or a bare binary). Regions in mainland China often
 	// cannot reach GitHub, so point it at a mirror or an OSS bucket. The
-	// nodes need curl or wget, and a route to it.
-	URL string
+	// nodes need curl or wget, and a route to it. A secret, as a presigned
+	// URL's signature is a credential: it reaches the nodes on the binary
+	// step's stdin, never on a command line, and logs and messages show it
+	// without its query.
+	URL pulumi.StringInput
 	// SHA256 is the checksum of what URL serves. Required with URL. With
 	// LocalPath it is optional and, when set, must match the file.
 	SHA256 string
@@ -219,6 +222,7 @@ func (a ServersArgs) withDefaults() ServersArgs {
 func (a ServersArgs) resolve(ctx context.Context) (ServersArgs, error) {
 	d := a.withDefaults()
 	refs := append(d.ServerOptions.secretRefs(), d.SSH.secretRefs("SSH")...)
+	refs = append(refs, secretRef{"Binary.URL", &d.Binary.URL})
 	unknown, err := awaitSecrets(ctx, refs)
 	d.pending = unknown
 	return d, err
@@ -351,9 +355,11 @@ func (a *ServersArgs) Validate() error {
 		p.add("Binary.SHA256", "must be 64 hexadecimal digits")
 	}
 	switch {
-	case b.URL != "":
-		if err := provision.CheckBinaryURL(b.URL); err != nil {
-			p.add("Binary.URL", "%v", err)
+	case isSet(b.URL):
+		if u, ok := known(b.URL); ok {
+			if err := provision.CheckBinaryURL(u); err != nil {
+				p.add("Binary.URL", "%v", err)
+			}
 		}
 		if b.SHA256 == "" {
 			p.add("Binary.SHA256", "is required with Binary.URL: nodes install only what matches it")
@@ -547,8 +553,8 @@ type resolvedBinary struct {
 // (natsbin.SHA256), so the registered inputs are the same as for a real up.
 func resolveBinary(ctx *pulumi.Context, a ServersArgs) (resolvedBinary, error) {
 	b := a.Binary
-	r := resolvedBinary{opts: provision.BinaryOptions{Version: a.NATSVersion, Arch: b.Arch, SHA256: b.SHA256, URL: b.URL}}
-	if b.URL != "" {
+	r := resolvedBinary{opts: provision.BinaryOptions{Version: a.NATSVersion, Arch: b.Arch, SHA256: b.SHA256, URL: plain(b.URL)}}
+	if isSet(b.URL) {
 		return r, nil
 	}
 	path := b.LocalPath

@@ -672,7 +672,8 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 	// A URL: nothing is built or uploaded; nodes download and verify.
 	args := svArgs(t, 3)
 	const sum = "5c1e1f3b0d6e2f6c8c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"
-	args.Binary = natsnest.Binary{URL: "https://mirror.example.com/nats-server-v2.15.2-linux-arm64.tar.gz", SHA256: strings.ToUpper(sum), Arch: "arm64"}
+	const presigned = "https://mirror.example.com/nats-server-v2.15.2-linux-arm64.tar.gz?Signature=s3cr3t-signature"
+	args.Binary = natsnest.Binary{URL: pulumi.String(presigned), SHA256: strings.ToUpper(sum), Arch: "arm64"}
 	r := svMustDeploy(t, args)
 	if len(builds) != 0 {
 		t.Errorf("built %v for a download", builds)
@@ -681,9 +682,20 @@ func TestServersDownloadAndLazyBuild(t *testing.T) {
 		t.Error("uploaded although nodes download")
 	}
 	script := r.str(t, "nats-n1-binary", "create")
-	for _, want := range []string{"URL='\\''https://mirror.example.com/nats-server-v2.15.2-linux-arm64.tar.gz'\\''", "SHA256='\\''" + sum + "'\\''", "ARCH='\\''arm64'\\''", "ARCHIVE='\\''1'\\''"} {
+	for _, want := range []string{"URL_SHOWN='\\''https://mirror.example.com/nats-server-v2.15.2-linux-arm64.tar.gz?<redacted>'\\''", "SHA256='\\''" + sum + "'\\''", "ARCH='\\''arm64'\\''", "ARCHIVE='\\''1'\\''"} {
 		if !strings.Contains(script, want) {
 			t.Errorf("binary step lacks %s", want)
+		}
+	}
+	// The presigned URL is a secret on the step's stdin, and nowhere else.
+	if in := r.input(t, "nats-n1-binary", "stdin"); !in.IsSecret() || r.str(t, "nats-n1-binary", "stdin") != provision.BinaryPayload(presigned) {
+		t.Errorf("binary step's stdin: %v", in)
+	}
+	for name, reg := range r.regs {
+		for k, v := range reg.Inputs {
+			if !v.ContainsSecrets() && strings.Contains(fmt.Sprint(v), "s3cr3t") {
+				t.Errorf("%s.%s holds the URL's signature outside a secret", name, k)
+			}
 		}
 	}
 	if deps := r.regs["nats-n1-binary"].Deps; !reflect.DeepEqual(deps, []string{"nats-n1-base"}) {
@@ -769,7 +781,7 @@ func TestServersValidationReportsEverythingAndRegistersNothing(t *testing.T) {
 	args.AdminPassword = pulumi.String("short")
 	args.MaxFileStore = 0
 	args.SSH = natsnest.SSH{User: "Root!"}
-	args.Binary = natsnest.Binary{URL: "ftp://example.com/nats.zip", Arch: "riscv64", LocalPath: "/tmp/x"}
+	args.Binary = natsnest.Binary{URL: pulumi.String("ftp://example.com/nats.zip"), Arch: "riscv64", LocalPath: "/tmp/x"}
 	args.Durability = "sometimes"
 	r, err := svDeploy(t, args)
 	if err == nil {
@@ -827,15 +839,19 @@ func TestServersValidateRules(t *testing.T) {
 		{"bastion with the hosts' key", func(a *natsnest.ServersArgs) { a.SSH.Bastion = &natsnest.Bastion{Host: pulumi.String("b")} }, ""},
 		{"bastion without host", func(a *natsnest.ServersArgs) { a.SSH.Bastion = &natsnest.Bastion{PrivateKey: pulumi.String("k")} }, "SSH.Bastion.Host: is required"},
 		{"url with checksum", func(a *natsnest.ServersArgs) {
-			a.Binary = natsnest.Binary{URL: "https://example.com/nats-server", SHA256: strings.Repeat("ab", 32)}
+			a.Binary = natsnest.Binary{URL: pulumi.String("https://example.com/nats-server"), SHA256: strings.Repeat("ab", 32)}
 		}, ""},
-		{"url without checksum", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{URL: "https://example.com/nats-server"} }, "Binary.SHA256: is required"},
-		{"short checksum", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{URL: "https://example.com/n", SHA256: "abc"} }, "Binary.SHA256: must be 64"},
+		{"url without checksum", func(a *natsnest.ServersArgs) {
+			a.Binary = natsnest.Binary{URL: pulumi.String("https://example.com/nats-server")}
+		}, "Binary.SHA256: is required"},
+		{"short checksum", func(a *natsnest.ServersArgs) {
+			a.Binary = natsnest.Binary{URL: pulumi.String("https://example.com/n"), SHA256: "abc"}
+		}, "Binary.SHA256: must be 64"},
 		{"checksum for nothing", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{SHA256: strings.Repeat("ab", 32)} }, "Binary.SHA256: applies to"},
 		{"other version without a binary", func(a *natsnest.ServersArgs) { a.Binary = natsnest.Binary{}; a.NATSVersion = "2.14.0" }, "NATSVersion: 2.14.0 is not the pinned"},
 		{"other version with a URL", func(a *natsnest.ServersArgs) {
 			a.NATSVersion = "2.14.0"
-			a.Binary = natsnest.Binary{URL: "https://example.com/nats-server", SHA256: strings.Repeat("ab", 32)}
+			a.Binary = natsnest.Binary{URL: pulumi.String("https://example.com/nats-server"), SHA256: strings.Repeat("ab", 32)}
 		}, ""},
 		{"negative file store", func(a *natsnest.ServersArgs) { a.MaxFileStore = -1 }, "MaxFileStore:"},
 	} {

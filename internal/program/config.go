@@ -29,7 +29,7 @@ type ConfigGetter func(key string) (string, bool)
 // namespace that Pulumi.yaml does not declare.
 var SecretConfigKeys = []string{
 	"adminPassword", "stackSecret", "appPassword", "instancePassword", "sshPrivateKey",
-	"bastionPrivateKey", "bastionPassword", "tlsKey",
+	"bastionPrivateKey", "bastionPassword", "tlsKey", "binaryUrl",
 }
 
 // requiredSecretConfigKeys are the SecretConfigKeys every stack sets, the
@@ -114,7 +114,7 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		AllowPublicAnonymous:     r.bool("allowPublicAnonymous"),
 		ResourceTags:             r.strMap("resourceTags"),
 		Binary: natsnest.Binary{
-			URL:       r.str("binaryUrl"),
+			URL:       r.secret("binaryUrl"),
 			SHA256:    r.str("binarySha256"),
 			LocalPath: r.str("binaryPath"),
 			Arch:      r.str("binaryArch"),

@@ -1,6 +1,7 @@
 package program
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/testpki"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/urns"
@@ -343,7 +345,7 @@ func TestClusterArgsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprintln(a.NodeCount, a.Zones, a.PublicAccess, a.VpcCIDR, len(a.VSwitchIDs), a.ResourceTags,
-		a.MaxFileStore, a.LameDuckDuration, a.ChargeType, a.Period, a.Tags, a.Binary.URL, a.Binary.SHA256, a.Accounts)
+		a.MaxFileStore, a.LameDuckDuration, a.ChargeType, a.Period, a.Tags, secretValue(t, a.Binary.URL), a.Binary.SHA256, a.Accounts)
 	want := "5 [cn-hangzhou-i cn-hangzhou-j] true 10.0.0.0/8 2 map[team:messaging] 10737418240 45s PrePaid 12 [env:prod] https://mirror.example/nats.tgz abc []\n"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
@@ -533,6 +535,9 @@ func TestPlaintextSecretsAreWarnedAbout(t *testing.T) {
 	ca := testpki.New(t)
 	cfg["tlsCert"], cfg["tlsKey"] = ca.Issue(t, testpki.Spec{})
 	cfg["bastionHost"], cfg["bastionPrivateKey"], cfg["bastionPassword"] = "bastion.example", testpki.SSHPrivateKey(t), "bastion-password"
+	// A presigned download instead of the upload.
+	delete(cfg, "binaryPath")
+	cfg["binaryUrl"], cfg["binarySha256"] = "https://mirror.example/nats-server?Signature=sig", strings.Repeat("ab", 32)
 	// A bastion reaches nodes in an existing VPC without public IPs.
 	cfg["vpcId"], cfg["vswitchIds"], cfg["vpcCidr"], cfg["publicAccess"] = "vpc-1", `["vsw-1"]`, "10.0.0.0/16", "false"
 
@@ -664,4 +669,19 @@ func TestExplicitProviderGetsTheStacksAlicloudKeys(t *testing.T) {
 			t.Errorf("error does not name alicloud:%s: %v", key, err)
 		}
 	}
+}
+
+// secretValue is a secret input's value, and fails the test unless the
+// input is a secret.
+func secretValue(t *testing.T, in pulumi.StringInput) string {
+	t.Helper()
+	if in == nil {
+		return ""
+	}
+	r, err := internals.UnsafeAwaitOutput(context.Background(), in.ToStringOutput())
+	if err != nil || !r.Secret {
+		t.Errorf("%v: secret %v, err %v", in, r.Secret, err)
+	}
+	v, _ := r.Value.(string)
+	return v
 }

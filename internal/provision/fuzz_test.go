@@ -141,7 +141,7 @@ func FuzzRenderedScriptsQuote(f *testing.F) {
 				func() (string, error) { return DiskScript(l, DiskOptions{Selector: DiskSelector{Device: b}}) },
 				[]string{"DATA_DEVICE"}, []string{b}},
 			{must(binary("https://mirror.example.com/n", "2.15.2")),
-				func() (string, error) { return binary(url, "2.15.2") }, []string{"URL"}, []string{url}},
+				func() (string, error) { return binary(url, "2.15.2") }, []string{"URL_SHOWN"}, []string{RedactURL(url)}},
 			{must(binary("https://mirror.example.com/n", "2.15.2")),
 				func() (string, error) { return binary("https://mirror.example.com/n", version) }, []string{"VERSION"}, []string{version}},
 		}

@@ -260,13 +260,24 @@ func TestBinaryStepDownload(t *testing.T) {
 		{"/nats-server", sha(bin), "installed nats-server v2.15.2", true},
 		{"/nats-server-v2.15.2-linux-" + arch + ".tar.gz", sha("something else"), "checksum mismatch for " + srv.URL, false},
 		{"/missing.tar.gz", sha(release), "download of " + srv.URL + "/missing.tar.gz failed", false},
+		// A presigned URL: its signature reaches curl on stdin only, and
+		// the step's output shows the URL without its query.
+		{"/nats-server?X-Signature=s3cr3t-signature", sha(bin), "downloaded " + srv.URL + "/nats-server?<redacted>", true},
+		{"/missing?X-Signature=s3cr3t-signature", sha(bin), "download of " + srv.URL + "/missing?<redacted> failed", false},
 	} {
 		write(t, n.l.Binary, previous, 0o755)
-		script, err := BinaryScript(n.l, BinaryOptions{Version: "2.15.2", Arch: arch, SHA256: c.sum, URL: srv.URL + c.path})
+		u := srv.URL + c.path
+		script, err := BinaryScript(n.l, BinaryOptions{Version: "2.15.2", Arch: arch, SHA256: c.sum, URL: u})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := n.run(script, "")
+		if strings.Contains(script, "s3cr3t") {
+			t.Errorf("%s: the script holds the URL's signature", c.path)
+		}
+		out, err := n.run(script, BinaryPayload(u))
+		if strings.Contains(out, "s3cr3t") {
+			t.Errorf("%s: the step's output holds the URL's signature:\n%s", c.path, out)
+		}
 		if (err == nil) != c.ok || !strings.Contains(out, c.want) {
 			t.Errorf("%s: got %v, want ok=%v and %q:\n%s", c.path, err, c.ok, c.want, out)
 		}

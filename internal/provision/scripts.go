@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 //go:embed sh/*.sh
@@ -207,19 +208,47 @@ func IsArchiveURL(u string) bool {
 	return strings.HasSuffix(p, ".tar.gz") || strings.HasSuffix(p, ".tgz")
 }
 
-// CheckBinaryURL reports what is wrong with a download URL, or nil.
+// CheckBinaryURL reports what is wrong with a download URL, or nil. The
+// message shows the URL without its query and user info (RedactURL): a
+// presigned URL's signature is a credential.
 func CheckBinaryURL(u string) error {
 	pu, err := url.Parse(u)
 	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-		return fmt.Errorf("%q must be an http or https URL", u)
+		return fmt.Errorf("%q must be an http or https URL", RedactURL(u))
 	}
-	if strings.ContainsAny(u, " \t\r\n'\"\\") {
-		return fmt.Errorf("%q contains blanks, quotes or backslashes", u)
+	if strings.ContainsAny(u, " \t\r\n'\"\\") || strings.IndexFunc(u, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%q contains blanks, quotes, backslashes or control characters", RedactURL(u))
 	}
 	if strings.HasSuffix(strings.ToLower(pu.Path), ".zip") {
-		return fmt.Errorf("%q is a .zip; use the release's .tar.gz or a bare binary", u)
+		return fmt.Errorf("%q is a .zip; use the release's .tar.gz or a bare binary", RedactURL(u))
 	}
 	return nil
+}
+
+// RedactURL is u without what may be a credential — its user info, and its
+// query (a presigned URL's signature) — for logs and messages.
+func RedactURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "<a URL that does not parse>"
+	}
+	pu.User = nil
+	pu.Fragment, pu.RawFragment = "", ""
+	if pu.RawQuery != "" || pu.ForceQuery {
+		pu.RawQuery, pu.ForceQuery = "", false
+		return pu.String() + "?<redacted>"
+	}
+	return pu.String()
+}
+
+// BinaryPayload is the binary step's stdin for a download: the URL, which
+// never appears on a command line (the node's ps, pulumi-command's logs);
+// "" for an upload.
+func BinaryPayload(u string) string {
+	if u == "" {
+		return ""
+	}
+	return "url " + base64.StdEncoding.EncodeToString([]byte(u)) + "\n"
 }
 
 // BinaryScript installs nats-server: it verifies the checksum of the
@@ -251,7 +280,7 @@ func BinaryScript(l Layout, o BinaryOptions) (string, error) {
 		{"SHA256", o.SHA256},
 		{"SOURCE", source},
 		{"STAGED", staged},
-		{"URL", o.URL},
+		{"URL_SHOWN", redactedOrEmpty(o.URL)},
 		{"ARCHIVE", boolFlag(archive)},
 		{"BIN", l.Binary},
 		{"UPLOAD_DIR", l.UploadDir},
@@ -447,4 +476,11 @@ func boolFlag(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+func redactedOrEmpty(u string) string {
+	if u == "" {
+		return ""
+	}
+	return RedactURL(u)
 }

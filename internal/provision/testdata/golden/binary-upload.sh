@@ -11,7 +11,7 @@ ARCH='amd64'
 SHA256='0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
 SOURCE='upload'
 STAGED='/var/lib/natsnest-upload/nats-server-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
-URL=''
+URL_SHOWN=''
 ARCHIVE='0'
 BIN='/usr/local/bin/nats-server'
 UPLOAD_DIR='/var/lib/natsnest-upload'
@@ -64,32 +64,49 @@ work=$(mktemp -d "$UPLOAD_DIR/work.XXXXXX")
 new="$BIN.natsnest-new"
 trap 'rm -rf "$work" "$new"' EXIT
 
+# A download's URL comes on stdin ("url BASE64"), never on a command line: a
+# presigned URL's signature is a credential. Messages show URL_SHOWN, the
+# URL without its query.
+URL=""
+if [ "$SOURCE" = url ]; then
+	while IFS=' ' read -r key data || [ -n "${key-}" ]; do
+		case $key in
+		'') ;;
+		url) URL=$(printf '%s' "$data" | base64 -d) || die "url on stdin is not base64" ;;
+		*) die "unexpected entry \"$key\" on stdin" ;;
+		esac
+		key=""
+	done
+	[ -n "$URL" ] || die "stdin lacks the download URL"
+fi
+
 if [ "$SOURCE" = upload ]; then
 	[ -f "$STAGED" ] || die "the uploaded binary $STAGED is missing; the installed nats-server is unchanged"
 	src=$STAGED
 else
 	if command -v curl >/dev/null 2>&1; then
-		curl -fsSL --retry 3 --connect-timeout 30 -o "$work/download" "$URL" ||
-			die "download of $URL failed; the installed nats-server is unchanged"
+		# The URL reaches curl and wget on their stdin, not their arguments.
+		curl -fsSL --retry 3 --connect-timeout 30 -o "$work/download" -K - <<<"url = \"$URL\"" ||
+			die "download of $URL_SHOWN failed; the installed nats-server is unchanged"
 	elif command -v wget >/dev/null 2>&1; then
-		wget -q -T 30 -t 3 -O "$work/download" "$URL" ||
-			die "download of $URL failed; the installed nats-server is unchanged"
+		wget -q -T 30 -t 3 -O "$work/download" -i - <<<"$URL" ||
+			die "download of $URL_SHOWN failed; the installed nats-server is unchanged"
 	else
 		die "neither curl nor wget is installed: install one, or let natsnest upload the binary"
 	fi
 	got=$(sha256_of "$work/download")
 	[ "$got" = "$SHA256" ] ||
-		die "checksum mismatch for $URL: got sha256 $got, want $SHA256; the installed nats-server is unchanged"
-	log "downloaded $URL, sha256 verified"
+		die "checksum mismatch for $URL_SHOWN: got sha256 $got, want $SHA256; the installed nats-server is unchanged"
+	log "downloaded $URL_SHOWN, sha256 verified"
 	if [ "$ARCHIVE" = 1 ]; then
 		mkdir "$work/x"
 		tar -xzf "$work/download" -C "$work/x" --no-same-owner ||
-			die "$URL is not a .tar.gz archive; the installed nats-server is unchanged"
+			die "$URL_SHOWN is not a .tar.gz archive; the installed nats-server is unchanged"
 		src="$work/x/nats-server-v$VERSION-linux-$ARCH/nats-server"
 		if [ ! -f "$src" ]; then
 			mapfile -t found < <(find "$work/x" -type f -name nats-server)
 			[ "${#found[@]}" = 1 ] ||
-				die "the archive from $URL holds ${#found[@]} files named nats-server, not one; the installed nats-server is unchanged"
+				die "the archive from $URL_SHOWN holds ${#found[@]} files named nats-server, not one; the installed nats-server is unchanged"
 			src=${found[0]}
 		fi
 	else
