@@ -3,32 +3,23 @@ package main
 import (
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
 	"github.com/natsnest/pulumi-natsnest/natsnest/natsnesttest"
 )
 
-// deploy runs the program under natsnest's mocks with a test stack's config.
-func deploy(t *testing.T) *natsnesttest.Mocks {
-	m := natsnesttest.New()
-	err := pulumi.RunErr(program, pulumi.WithMocks("events", "dev", m), func(info *pulumi.RunInfo) {
-		info.Config = map[string]string{
-			"events:adminPassword":    "Kq8#zR2vN6pW0xTy4mB7dLs",
-			"events:stackSecret":      "Jr3v9QkP2mXw7TzLq3J0n2tY9sJ6mV1k",
-			"events:appPassword":      "Hn5$wQ9cV3kJ7rLp",
-			"events:instancePassword": "Zx9#Lm4$Qw7Er",
-			"events:sshCidr":          "203.0.113.7/32",
-		}
-		info.ConfigSecretKeys = []string{"events:adminPassword", "events:stackSecret", "events:appPassword", "events:instancePassword"}
-	})
-	if err != nil {
-		t.Fatal(err)
+// stackConfig is a test stack's config; secrets are set as secrets.
+var (
+	stackConfig = map[string]string{
+		"adminPassword": "Kq8#zR2vN6pW0xTy4mB7dLs", "stackSecret": "Jr3v9QkP2mXw7TzLq3J0n2tY9sJ6mV1k",
+		"appPassword": "Hn5$wQ9cV3kJ7rLp", "instancePassword": "Zx9#Lm4$Qw7Er", "sshCidr": "203.0.113.7/32",
 	}
-	return m
-}
+	secrets = []string{"adminPassword", "stackSecret", "appPassword", "instancePassword"}
+)
 
 func TestClientsNeverPublic(t *testing.T) {
-	m := deploy(t)
+	m := natsnesttest.New()
+	if err := m.Run("events", program, stackConfig, secrets...); err != nil {
+		t.Fatal(err)
+	}
 	if len(m.IngressTo(4222)) == 0 {
 		t.Fatal("no rule lets clients in")
 	}
@@ -40,7 +31,10 @@ func TestClientsNeverPublic(t *testing.T) {
 }
 
 func TestNodesSpreadOverZones(t *testing.T) {
-	m := deploy(t)
+	m := natsnesttest.New()
+	if err := m.Run("events", program, stackConfig, secrets...); err != nil {
+		t.Fatal(err)
+	}
 	for i, zone := range []string{"cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"} {
 		node := "events-nats-" + string(rune('1'+i))
 		inst, ok := m.Resource(natsnesttest.Instance, node)

@@ -5,8 +5,9 @@
 // resource so a test can look at what the program registered.
 //
 //	m := natsnesttest.New()
-//	err := pulumi.RunErr(program, pulumi.WithMocks("project", "stack", m))
+//	err := m.Run("events", program, map[string]string{"adminPassword": "…"}, "adminPassword")
 //	inst, _ := m.Resource(natsnesttest.Instance, "events-nats-1")
+//	for _, rule := range m.IngressTo(4222) { … rule.Public() … }
 //
 // Nothing is built or dialled: under mocks natsnest builds no binary and
 // runs no command.
@@ -404,4 +405,19 @@ func (m *Mocks) Calls(token string) []pulumi.MockCallArgs {
 		}
 	}
 	return out
+}
+
+// Run runs program under m as stack "test" of project, with config: its
+// keys without the project's namespace ("adminPassword"), those named in
+// secretKeys set as secrets, as `pulumi config set --secret` would.
+func (m *Mocks) Run(project string, program pulumi.RunFunc, config map[string]string, secretKeys ...string) error {
+	return pulumi.RunErr(program, pulumi.WithMocks(project, "test", m), func(info *pulumi.RunInfo) {
+		info.Config = map[string]string{}
+		for k, v := range config {
+			info.Config[project+":"+k] = v
+		}
+		for _, k := range secretKeys {
+			info.ConfigSecretKeys = append(info.ConfigSecretKeys, project+":"+k)
+		}
+	})
 }
