@@ -338,7 +338,9 @@ func (a ClusterArgs) withDefaults() ClusterArgs {
 
 // Validate reports every problem of the arguments at once, each naming its
 // field and the rule and wrapping ErrInvalidArgs. NewCluster calls it before
-// it registers any resource.
+// it registers any resource. A secret given as an output is awaited first
+// (a config secret resolves at once, another resource's output once that
+// resource exists), so call it inside the Pulumi program.
 func (a *ClusterArgs) Validate() error {
 	if a == nil {
 		return fmt.Errorf("%w: ClusterArgs: must not be nil", ErrInvalidArgs)

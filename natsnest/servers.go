@@ -244,7 +244,8 @@ func isEmpty(in pulumi.Input) bool {
 
 // Validate reports every problem of the arguments at once, each naming its
 // field and rule and wrapping ErrInvalidArgs. NewServers calls it before it
-// registers anything.
+// registers anything. Secrets given as outputs are awaited first, as by
+// ClusterArgs.Validate.
 func (a *ServersArgs) Validate() error {
 	var p problems
 	if a == nil {
