@@ -457,7 +457,7 @@ func TestProduction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second deployment of natsnest.Cluster: %v", err)
 	}
-	d4, err := edgeMock.Deploy(serversProgram(fleet, edge, rel.URL, rel.SHA256, &edgeURL))
+	d4, err := edgeMock.Deploy(serversProgram(fleet, edge, presigned, rel.SHA256, &edgeURL))
 	if err != nil {
 		t.Fatalf("second deployment of natsnest.Servers: %v", err)
 	}
@@ -472,6 +472,19 @@ func TestProduction(t *testing.T) {
 	}
 	s.Verified("second deployment: %d + %d commands executed again, no resource input changed (a real `pulumi up` would show no diff), natsd's MainPID and NRestarts unchanged on all %d machines",
 		len(d3.Commands()), len(d4.Commands()), len(fleet.Machines))
+
+	s.Step("deploy natsnest.Servers again with a new signature of the same download URL")
+	d5, err := edgeMock.Deploy(serversProgram(fleet, edge, presigned+"-renewed", rel.SHA256, &edgeURL))
+	if err != nil {
+		t.Fatalf("deployment with a new signature: %v", err)
+	}
+	if got := fmt.Sprint(d5.Changes); got != "[command:remote:Command edge-edge-1-binary]" {
+		t.Errorf("a new signature changes %s, want the binary step only", got)
+	}
+	if after := natsdState(t, edge); after != before[edge.Name] {
+		t.Errorf("%s: natsd %+v before the new signature, %+v after: it was restarted", edge.Name, before[edge.Name], after)
+	}
+	s.Verified("a new signature changes the binary step alone (it runs again and finds the binary installed); natsd on %s not restarted", edge.Name)
 
 	// --- a wrong checksum ---------------------------------------------------
 	s.Step("deploy natsnest.Servers with a download whose checksum does not match (a tampered archive)")
