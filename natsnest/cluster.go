@@ -302,6 +302,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		SSH:           a.sshArgs(),
 		Binary:        a.Binary,
 		NoAdvertise:   a.PublicAccess,
+		// One warning for the cluster, not one per node.
+		unpinnedHosts: fmt.Sprintf("the %d nodes' SSH host keys are not pinned: SSH trusts whatever key answers at each node's address on every up and destroy (SECURITY.md, \"SSH\")", len(hosts)),
 	}, parent)
 	if err != nil {
 		return nil, err

@@ -292,6 +292,9 @@ func connection(a ServersArgs) func(Host) remote.ConnectionInput {
 			DialErrorLimit: pulumi.Int(s.DialErrorLimit),
 			PerDialTimeout: pulumi.Int(DefaultPerDialTimeout),
 		}
+		if b.HostKey != nil {
+			proxy.(*remote.ProxyConnectionArgs).HostKey = b.HostKey.ToStringOutput().ToStringPtrOutput()
+		}
 	}
 	return func(h Host) remote.ConnectionInput {
 		c := &remote.ConnectionArgs{

@@ -286,6 +286,16 @@ func checkAddress(p *problems, field string, in pulumi.StringInput) {
 	}
 }
 
+// checkHostKey refuses a known host key that is not a public key in
+// authorized_keys form.
+func checkHostKey(p *problems, field string, in pulumi.StringInput) {
+	if s, ok := known(in); ok && s != "" {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s)); err != nil {
+			p.add(field, "is not a public key in authorized_keys form (\"ssh-ed25519 AAAA…\"): %v", err)
+		}
+	}
+}
+
 // checkPrivateKey refuses a known private key that does not parse; the
 // parser's error never contains the key.
 func checkPrivateKey(p *problems, field string, in pulumi.StringInput) {

@@ -11,7 +11,6 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"golang.org/x/crypto/ssh"
 )
 
 // ServersType is the type token of the Servers component.
@@ -81,6 +80,10 @@ type Bastion struct {
 	// as SSH's, for a jump host that takes the hosts' key.
 	PrivateKey pulumi.StringInput
 	Password   pulumi.StringInput
+	// HostKey, when set, is the SSH host key the bastion must present
+	// (authorized_keys form, "ssh-ed25519 AAAA…"). Unset, whatever answers
+	// at Host is trusted, and a warning says so.
+	HostKey pulumi.StringInput
 }
 
 // SSH says how provisioning logs in to every host.
@@ -148,6 +151,9 @@ type ServersArgs struct {
 
 	// pending are the secrets not known yet (a preview); set by resolve.
 	pending pending
+	// unpinnedHosts is what Cluster says instead of one warning per host
+	// without a HostKey ("" lets Servers warn per host).
+	unpinnedHosts string
 }
 
 // Servers is NATS provisioned onto a set of hosts.
@@ -294,11 +300,7 @@ func (a *ServersArgs) Validate() error {
 				p.add(f+".DataDiskSerial", "%v", err)
 			}
 		}
-		if s, ok := known(h.HostKey); ok {
-			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s)); err != nil {
-				p.add(f+".HostKey", "is not a public key in authorized_keys form (\"ssh-ed25519 AAAA…\"): %v", err)
-			}
-		}
+		checkHostKey(&p, f+".HostKey", h.HostKey)
 		if !isEmpty(h.PublicAddress) {
 			public++
 		}
@@ -340,6 +342,7 @@ func (a *ServersArgs) Validate() error {
 		}
 		checkAddress(&p, "SSH.Bastion.Host", b.Host)
 		checkPrivateKey(&p, "SSH.Bastion.PrivateKey", b.PrivateKey)
+		checkHostKey(&p, "SSH.Bastion.HostKey", b.HostKey)
 		if !sshUserRE.MatchString(b.User) {
 			p.add("SSH.Bastion.User", "%q is not a user name", b.User)
 		}
@@ -431,6 +434,9 @@ func NewServers(ctx *pulumi.Context, name string, args *ServersArgs, opts ...pul
 	s := &Servers{}
 	if err := ctx.RegisterComponentResource(ServersType, name, s, opts...); err != nil {
 		return nil, err
+	}
+	for _, msg := range a.unpinnedWarnings() {
+		warn(ctx, s, msg)
 	}
 	services, err := provisionHosts(ctx, name, s, a, bin)
 	if err != nil {
@@ -587,4 +593,24 @@ func resolveBinary(ctx *pulumi.Context, a ServersArgs) (resolvedBinary, error) {
 	}
 	r.opts.SHA256, r.localPath = sum, path
 	return r, nil
+}
+
+// unpinnedWarnings say, per host and for the bastion, where SSH trusts
+// whatever host key answers: there, anyone on the path can take the
+// connection, and with it what provisioning sends (passwords, keys).
+func (a ServersArgs) unpinnedWarnings() []string {
+	var out []string
+	if a.unpinnedHosts != "" {
+		out = append(out, a.unpinnedHosts)
+	} else {
+		for i, h := range a.Hosts {
+			if h.HostKey == nil {
+				out = append(out, fmt.Sprintf("Hosts[%d] (%s) has no HostKey: SSH trusts whatever key answers at its Connect address on every up and destroy; set Host.HostKey (ssh-keyscan, checked out of band)", i, h.Name))
+			}
+		}
+	}
+	if b := a.SSH.Bastion; b != nil && b.HostKey == nil {
+		out = append(out, "SSH.Bastion has no HostKey: SSH trusts whatever key answers at the bastion's address; set Bastion.HostKey")
+	}
+	return out
 }

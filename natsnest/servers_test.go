@@ -938,3 +938,58 @@ func TestServersMonitoringOnAllAddresses(t *testing.T) {
 		t.Errorf("monitoring on %s:%d, want every address", o.HTTPHost, o.HTTPPort)
 	}
 }
+
+// Where SSH would trust whatever host key answers, the user is told: per
+// Servers host without a HostKey, once per Cluster (whose nodes are not
+// pinned yet), and for a bastion without one. A bastion's HostKey is
+// pinned in every connection's proxy, and one that is no key is refused.
+func TestUnpinnedHostKeysAreWarnedAbout(t *testing.T) {
+	hostKeyWarnings := func(t *testing.T) *[]string { return captureWarningsWhere(t, isHostKeyWarning) }
+
+	pinned := func() *natsnest.ServersArgs {
+		a := svArgs(t, 3)
+		for i := range a.Hosts {
+			a.Hosts[i].HostKey = pulumi.String(svHostKey(t))
+		}
+		return a
+	}
+	got := hostKeyWarnings(t)
+	args := pinned()
+	args.Hosts[1].HostKey = nil
+	r := svMustDeploy(t, args)
+	if len(*got) != 1 || !strings.Contains((*got)[0], "Hosts[1] (n2) has no HostKey") {
+		t.Errorf("warnings %q, want one naming Hosts[1] (n2)", *got)
+	}
+
+	*got = nil
+	bastionKey := svHostKey(t)
+	args = pinned()
+	args.SSH.Bastion = &natsnest.Bastion{Host: pulumi.String("198.51.100.7"), HostKey: pulumi.String(bastionKey)}
+	r = svMustDeploy(t, args)
+	if len(*got) != 0 {
+		t.Errorf("warnings %q with every host and the bastion pinned", *got)
+	}
+	proxy := unsecret(unsecret(r.input(t, "nats-n1-base", "connection")).ObjectValue()["proxy"]).ObjectValue()
+	if k := unsecret(proxy["hostKey"]); !k.IsString() || k.StringValue() != bastionKey {
+		t.Errorf("the bastion's host key is not pinned in the proxy connection: %v", proxy["hostKey"])
+	}
+	*got = nil
+	args.SSH.Bastion.HostKey = nil
+	svMustDeploy(t, args)
+	if len(*got) != 1 || !strings.Contains((*got)[0], "SSH.Bastion has no HostKey") {
+		t.Errorf("warnings %q, want one about the bastion", *got)
+	}
+	args.SSH.Bastion.HostKey = pulumi.String("ssh-ed25519 not-a-key")
+	if err := args.Validate(); err == nil || !strings.Contains(err.Error(), "SSH.Bastion.HostKey: is not a public key") {
+		t.Errorf("a bastion host key that is no key: %v", err)
+	}
+
+	*got = nil
+	m := newClusterMocks()
+	if err := runWithMocks(m, func(ctx *pulumi.Context) error { _, err := natsnest.NewCluster(ctx, "c", validClusterArgs()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(*got) != 1 || !strings.Contains((*got)[0], "the 3 nodes' SSH host keys are not pinned") {
+		t.Errorf("Cluster warnings %q, want one for the cluster", *got)
+	}
+}

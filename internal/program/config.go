@@ -51,7 +51,7 @@ var clusterConfigKeys = []string{
 	"appAccount", "appUser", "appPassword",
 	"maxFileStore", "maxMemoryStore", "durability", "serverTags",
 	"lameDuckDuration", "lameDuckGracePeriod",
-	"bastionHost", "bastionPort", "bastionUser", "bastionPrivateKey", "bastionPassword",
+	"bastionHost", "bastionPort", "bastionUser", "bastionHostKey", "bastionPrivateKey", "bastionPassword",
 	"binaryUrl", "binarySha256", "binaryPath", "binaryArch",
 	"allowAnonymous", "allowPublicMonitoring", "allowPublicSsh", "allowPublicAnonymous",
 	"tlsCa", "tlsCert", "tlsKey", "tlsVerifyClients", "tlsMonitoring",
@@ -165,6 +165,9 @@ func ClusterArgsFromConfig(get ConfigGetter) (*natsnest.ClusterArgs, error) {
 		a.Bastion = &natsnest.Bastion{Host: pulumi.String(host), Port: r.int("bastionPort"), User: r.str("bastionUser")}
 		a.Bastion.PrivateKey = r.secret("bastionPrivateKey")
 		a.Bastion.Password = r.secret("bastionPassword")
+		if k := r.str("bastionHostKey"); k != "" {
+			a.Bastion.HostKey = pulumi.String(k)
+		}
 	}
 	return a, errors.Join(r.errs...)
 }

@@ -31,6 +31,7 @@ var fieldKeys = map[string]string{
 	"Bastion": "bastionHost", "Bastion.Host": "bastionHost", "Bastion.Port": "bastionPort", "Bastion.User": "bastionUser",
 	"Bastion.PrivateKey": "bastionPrivateKey", "Bastion.Password": "bastionPassword",
 	"SSH.Bastion.Host": "bastionHost", "SSH.Bastion.Port": "bastionPort", "SSH.Bastion.User": "bastionUser",
+	"Bastion.HostKey": "bastionHostKey", "SSH.Bastion.HostKey": "bastionHostKey",
 	"SSH.PrivateKey": "sshPrivateKey", "SSH.Password": "instancePassword",
 	"Binary.URL": "binaryUrl", "Binary.SHA256": "binarySha256", "Binary.LocalPath": "binaryPath", "Binary.Arch": "binaryArch",
 	"NATSVersion": "natsVersion", "ClusterName": "clusterName", "AdminPassword": "adminPassword",
