@@ -986,7 +986,10 @@ func TestUnpinnedHostKeysAreWarnedAbout(t *testing.T) {
 
 	*got = nil
 	m := newClusterMocks()
-	if err := runWithMocks(m, func(ctx *pulumi.Context) error { _, err := natsnest.NewCluster(ctx, "c", validClusterArgs()); return err }); err != nil {
+	if err := runWithMocks(m, func(ctx *pulumi.Context) error {
+		_, err := natsnest.NewCluster(ctx, "c", validClusterArgs())
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if len(*got) != 1 || !strings.Contains((*got)[0], "the 3 nodes' SSH host keys are not pinned") {
