@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
+	"github.com/natsnest/pulumi-natsnest/internal/version"
 )
 
 // Options is what nats-server read from a configuration file.
@@ -317,9 +318,12 @@ func helper() (string, error) {
 		f.Close()
 		tmp := f.Name()
 		defer os.Remove(tmp)
+		// The pinned toolchain, whatever runs the tests: make fuzz runs on
+		// a newer Go, which would otherwise compile nats-server afresh
+		// (minutes on a small machine) for the first fuzz input.
 		cmd := exec.Command("go", "build", "-o", tmp, ".")
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOWORK=off")
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOTOOLCHAIN=go"+version.Go)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("natsserver: building the helper in %s: %v\n%s", dir, err, strings.TrimSpace(string(out)))
 			return
