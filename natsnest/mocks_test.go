@@ -93,19 +93,10 @@ func await(t *testing.T, o pulumi.Output) awaited {
 	}
 }
 
-// str returns a string input property, "" when absent.
+// str returns a string input property, "" when absent, as natsnesttest
+// reads one.
 func str(pm resource.PropertyMap, key resource.PropertyKey) string {
-	v, ok := pm[key]
-	if !ok {
-		return ""
-	}
-	if v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	if v.IsString() {
-		return v.StringValue()
-	}
-	return fmt.Sprint(v.V)
+	return natsnesttest.Resource{Inputs: pm}.Input(string(key))
 }
 
 // clusterFakeBinary stands in for the nats-server build that an upload
