@@ -123,8 +123,9 @@ func TestTLSClusterRefusesPlainClients(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TLS", Subjects: []string{"tls.>"}, Replicas: 3}); err != nil {
 		t.Fatalf("R3 stream over TLS routes: %v", err)
 	}
-	if ack, err := js.Publish(ctx, "tls.x", []byte("over TLS")); err != nil || ack.Sequence != 1 {
-		t.Fatalf("publish: %v %+v", err, ack)
+	// Retried while the new stream's leader is elected, as a client does.
+	if ack := publish(ctx, t, js, "tls.x", "over TLS"); ack.Sequence != 1 {
+		t.Fatalf("publish: %+v", ack)
 	}
 
 	// The application user subscribes to the system account's subjects and
