@@ -12,7 +12,7 @@ package natsserver
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/json"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -94,7 +94,9 @@ type TLS struct {
 	ClientAuth tls.ClientAuthType
 }
 
-// Request and Response are the helper's protocol, one JSON object per line.
+// Request and Response are the helper's protocol, gob-encoded: unlike JSON,
+// gob carries strings as the bytes they are, invalid UTF-8 included (a user
+// name the fuzzer makes must read back as it was written).
 type Request struct {
 	// Load is a configuration file to process.
 	Load string `json:",omitempty"`
@@ -145,31 +147,24 @@ func (o Overrides) Args() []string {
 type process struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
-	out *bufio.Scanner
+	enc *gob.Encoder
+	dec *gob.Decoder
 	mu  sync.Mutex
 }
 
 func (p *process) call(req Request) (Response, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b, _ := json.Marshal(req)
-	if _, err := p.in.Write(append(b, '\n')); err != nil {
+	if err := p.enc.Encode(req); err != nil {
 		return Response{}, fmt.Errorf("natsserver helper: %w", err)
 	}
 	return p.read()
 }
 
 func (p *process) read() (Response, error) {
-	if !p.out.Scan() {
-		err := p.out.Err()
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return Response{}, fmt.Errorf("natsserver helper stopped: %w", err)
-	}
 	var r Response
-	if err := json.Unmarshal(p.out.Bytes(), &r); err != nil {
-		return Response{}, fmt.Errorf("natsserver helper: %w: %s", err, p.out.Bytes())
+	if err := p.dec.Decode(&r); err != nil {
+		return Response{}, fmt.Errorf("natsserver helper stopped: %w", err)
 	}
 	return r, nil
 }
@@ -192,9 +187,7 @@ func start(args ...string) (*process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	return &process{cmd: cmd, in: in, out: sc}, nil
+	return &process{cmd: cmd, in: in, enc: gob.NewEncoder(in), dec: gob.NewDecoder(bufio.NewReader(out))}, nil
 }
 
 var (

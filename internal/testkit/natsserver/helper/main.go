@@ -2,16 +2,18 @@
 // package natsserver): it lives in a module of its own so that nats-server
 // never enters the module graph of a program that imports natsnest.
 //
-//	helper serve          answer {"Load": path} lines with what
+//	helper serve          answer Requests {Load: path} with what
 //	                      server.ProcessConfigFile read
-//	helper run [flags] F  run a server from F; print {"ClientURL"} once it
-//	                      accepts connections, answer {"Routes": true}
-//	                      lines, shut down when stdin closes
+//	helper run [flags] F  run a server from F; send {ClientURL} once it
+//	                      accepts connections, answer {Routes: true}
+//	                      Requests, shut down when stdin closes
+//
+// Requests and Responses are gob-encoded (see package natsserver).
 package main
 
 import (
 	"bufio"
-	"encoding/json"
+	"encoding/gob"
 	"flag"
 	"fmt"
 	"os"
@@ -27,17 +29,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: helper serve | helper run [-host H] [-port P] [-no-monitoring] [-store DIR] FILE")
 		os.Exit(2)
 	}
-	out := json.NewEncoder(os.Stdout)
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 1<<20), 64<<20)
+	out := gob.NewEncoder(os.Stdout)
+	in := gob.NewDecoder(bufio.NewReader(os.Stdin))
 	switch os.Args[1] {
 	case "serve":
-		for in.Scan() {
+		for {
 			var req natsserver.Request
+			if err := in.Decode(&req); err != nil {
+				return // the test binary closed its end
+			}
 			var resp natsserver.Response
-			if err := json.Unmarshal(in.Bytes(), &req); err != nil {
-				resp.Error = err.Error()
-			} else if o, err := server.ProcessConfigFile(req.Load); err != nil {
+			if o, err := server.ProcessConfigFile(req.Load); err != nil {
 				resp.Error = err.Error()
 			} else {
 				resp.Options = project(o)
@@ -57,7 +59,11 @@ func main() {
 			os.Exit(1)
 		}
 		out.Encode(natsserver.Response{ClientURL: srv.ClientURL()})
-		for in.Scan() {
+		for {
+			var req natsserver.Request
+			if err := in.Decode(&req); err != nil {
+				break // stdin closed: shut down
+			}
 			out.Encode(natsserver.Response{Routes: srv.NumRoutes()})
 		}
 		srv.Shutdown()
