@@ -3,6 +3,7 @@ package provision
 import (
 	"embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -209,18 +210,20 @@ func IsArchiveURL(u string) bool {
 }
 
 // CheckBinaryURL reports what is wrong with a download URL, or nil. The
-// message shows the URL without its query and user info (RedactURL): a
-// presigned URL's signature is a credential.
+// message never repeats the URL: a presigned URL's signature is a
+// credential, and a value that is no URL may be one pasted in the wrong
+// place.
 func CheckBinaryURL(u string) error {
 	pu, err := url.Parse(u)
-	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-		return fmt.Errorf("%q must be an http or https URL", RedactURL(u))
-	}
-	if strings.ContainsAny(u, " \t\r\n'\"\\") || strings.IndexFunc(u, unicode.IsControl) >= 0 {
-		return fmt.Errorf("%q contains blanks, quotes, backslashes or control characters", RedactURL(u))
-	}
-	if strings.HasSuffix(strings.ToLower(pu.Path), ".zip") {
-		return fmt.Errorf("%q is a .zip; use the release's .tar.gz or a bare binary", RedactURL(u))
+	switch {
+	case err != nil:
+		return errors.New("does not parse as a URL")
+	case pu.Scheme != "https" && pu.Scheme != "http", pu.Host == "":
+		return errors.New("must be an http or https URL with a host")
+	case strings.ContainsAny(u, " \t\r\n'\"\\") || strings.IndexFunc(u, unicode.IsControl) >= 0:
+		return errors.New("contains blanks, quotes, backslashes or control characters")
+	case strings.HasSuffix(strings.ToLower(pu.Path), ".zip"):
+		return errors.New("names a .zip; use the release's .tar.gz or a bare binary")
 	}
 	return nil
 }
