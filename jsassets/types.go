@@ -9,8 +9,9 @@
 //
 // Zero values mean what the server does when a setting is left out: no limit
 // for the limits, one replica, file storage, limits retention, discard old, a
-// two-minute duplicate window (or MaxAge, when shorter); for consumers deliver
-// all, explicit ack, instant replay. Normalized applies those defaults, so a
+// two-minute duplicate window (or MaxAge, when shorter; none for a mirror or a
+// stream with sources); for consumers deliver all, explicit ack, instant
+// replay. Normalized applies those defaults, so a
 // declaration and what the server reports compare field by field.
 package jsassets
 
@@ -113,7 +114,8 @@ type Stream struct {
 	MaxMsgsPerSubject int64    `json:"maxMsgsPerSubject,omitempty"`
 	MaxConsumers      int      `json:"maxConsumers,omitempty"`
 	// Duplicates is the window in which a repeated Nats-Msg-Id is dropped;
-	// 0 is the server's default (2m, or MaxAge when shorter).
+	// 0 is the server's default (2m, or MaxAge when shorter; for a mirror or
+	// a stream with sources, no window).
 	Duplicates  Duration   `json:"duplicates,omitempty"`
 	Placement   *Placement `json:"placement,omitempty"`
 	Mirror      *Source    `json:"mirror,omitempty"`
@@ -173,3 +175,13 @@ type Assets struct {
 	Streams   []Stream   `json:"streams,omitempty"`
 	Consumers []Consumer `json:"consumers,omitempty"`
 }
+
+// The Pulumi type tokens of the stream and consumer resources, and the
+// input that lets a refused change delete and recreate one: natsnest's SDK
+// registers them and the pulumi-resource-natsnest plugin serves them, and
+// this package is what both import.
+const (
+	StreamToken       = "natsnest:index:Stream"
+	ConsumerToken     = "natsnest:index:Consumer"
+	AllowReplaceInput = "allowReplace"
+)

@@ -78,6 +78,17 @@ if [ -n "$why" ]; then
 fi
 install_tools
 
+# The real Pulumi engine: the CLI and the command plugin, on PATH (README,
+# "The machine tier"). The tier drives them; nothing here downloads them.
+missing=()
+command -v pulumi >/dev/null 2>&1 || missing+=("the Pulumi CLI v3.274.1 (pulumi)")
+command -v pulumi-resource-command >/dev/null 2>&1 || missing+=("the command provider plugin v1.2.1 (pulumi-resource-command: pulumi plugin install resource command v1.2.1, then put its directory on PATH)")
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "make e2e cannot run here: missing on PATH:" >&2
+	printf '  - %s\n' "${missing[@]}" >&2
+	exit 1
+fi
+
 log=$(mktemp /tmp/natsnest-e2e.XXXXXX.log)
 start=$(date +%s)
 # e2e/ is a module of its own (README, "Lean dependencies").

@@ -28,6 +28,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
+	"github.com/natsnest/pulumi-natsnest/jsassets"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
@@ -44,6 +45,8 @@ const (
 	CopyToRemote      = "command:remote:CopyToRemote"
 	EIP               = "alicloud:ecs/eipAddress:EipAddress"
 	Disk              = "alicloud:ecs/ecsDisk:EcsDisk"
+	Stream            = jsassets.StreamToken
+	Consumer          = jsassets.ConsumerToken
 )
 
 // DefaultImageID is the image the image lookup finds unless told otherwise.
