@@ -196,7 +196,8 @@ func checkLean(t *testing.T, root, modules, packages string) {
 	lines := strings.Split(strings.TrimSpace(modules), "\n")
 	for _, l := range lines {
 		path, _, _ := strings.Cut(l, " ")
-		for _, never := range []string{"github.com/nats-io/natscli", "github.com/nats-io/nats-server/v2", "github.com/pulumi/pulumi/pkg/v3"} {
+		for _, never := range []string{"github.com/nats-io/natscli", "github.com/nats-io/nats-server/v2", "github.com/pulumi/pulumi/pkg/v3",
+			"github.com/pulumi/pulumi-go-provider", "github.com/natsnest/pulumi-natsnest/cmd/pulumi-resource-natsnest"} {
 			if path == never {
 				t.Errorf("the consumer's module graph holds %s (%s): a program that imports natsnest must not inherit it", never, l)
 			}

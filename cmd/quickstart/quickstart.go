@@ -19,13 +19,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/localcluster"
+	"github.com/natsnest/pulumi-natsnest/jsassets"
 )
 
+// walkthroughAssets is the seed's stream and consumer as declared for
+// natsnest.NewAssets.
+var walkthroughAssets = jsassets.Walkthrough()
+
 // The names and numbers of the seed's walkthrough.
+var (
+	streamName   = walkthroughAssets.Streams[0].Name
+	subject      = walkthroughAssets.Streams[0].Subjects[0]
+	consumerName = walkthroughAssets.Consumers[0].Name
+)
+
 const (
-	streamName    = "my_stream"
-	subject       = "foo"
-	consumerName  = "foo_consumer"
 	consumer2Name = "foo_consumer2"
 
 	nodes = 3
@@ -268,27 +276,18 @@ func (w *walkthrough) start(ctx context.Context) error {
 
 // Step 2.
 func (w *walkthrough) createStream(ctx context.Context) error {
-	// Exactly what the seed answers to `nats stream add my_stream`.
-	cfg := jetstream.StreamConfig{
-		Name:              streamName,
-		Subjects:          []string{subject},
-		Storage:           jetstream.FileStorage,
-		Replicas:          3,
-		Retention:         jetstream.LimitsPolicy,
-		Discard:           jetstream.DiscardOld,
-		MaxMsgs:           -1,
-		MaxMsgsPerSubject: -1,
-		MaxBytes:          -1,
-		MaxAge:            0,
-		MaxMsgSize:        -1,
-		Duplicates:        2 * time.Minute,
-		AllowRollup:       false,
-		DenyDelete:        false,
-		DenyPurge:         false,
+	// Exactly what the seed answers to `nats stream add my_stream`: the
+	// very value a stack program declares with natsnest.NewAssets, applied
+	// here without Pulumi by the code the provider plugin runs.
+	decl := walkthroughAssets.Streams[0]
+	if _, err := retry(ctx, createTimeout, func(rctx context.Context) (jsassets.Result, error) {
+		return jsassets.ApplyStream(rctx, w.js, decl, false)
+	}); err != nil {
+		return fmt.Errorf("applying %s: %w", streamName, err)
 	}
-	s, err := retry(ctx, createTimeout, func(rctx context.Context) (jetstream.Stream, error) { return w.js.CreateStream(rctx, cfg) })
+	s, err := w.js.Stream(ctx, streamName)
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", streamName, err)
+		return err
 	}
 	w.stream = s
 	info, err := w.streamInfo(ctx, nil)
@@ -506,9 +505,15 @@ func (w *walkthrough) wantPayload(m jetstream.Msg, seq uint64) error {
 
 // Step 4.
 func (w *walkthrough) createConsumer(ctx context.Context) error {
-	cons, err := w.createDurable(ctx, consumerName)
+	decl := walkthroughAssets.Consumers[0]
+	if _, err := retry(ctx, createTimeout, func(rctx context.Context) (jsassets.Result, error) {
+		return jsassets.ApplyConsumer(rctx, w.js, decl, false)
+	}); err != nil {
+		return fmt.Errorf("applying %s: %w", consumerName, err)
+	}
+	cons, err := w.js.Consumer(ctx, streamName, consumerName)
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", consumerName, err)
+		return err
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
@@ -525,14 +530,12 @@ func (w *walkthrough) createConsumer(ctx context.Context) error {
 }
 
 // createDurable creates a durable pull consumer of my_stream as the seed's
-// `nats consumer add` answers do: deliver all, explicit ack, instant replay.
+// `nats consumer add` answers do: foo_consumer's declaration under another
+// name.
 func (w *walkthrough) createDurable(ctx context.Context, name string) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       name,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		ReplayPolicy:  jetstream.ReplayInstantPolicy,
-	}
+	decl := walkthroughAssets.Consumers[0]
+	decl.Name = name
+	cfg := decl.ConsumerConfig()
 	return retry(ctx, createTimeout, func(rctx context.Context) (jetstream.Consumer, error) {
 		return w.stream.CreateConsumer(rctx, cfg)
 	})

@@ -19,6 +19,7 @@ package localcluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -31,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +85,15 @@ type Options struct {
 	ServerBinary string
 	// Logf receives progress lines; nil is silent.
 	Logf func(format string, args ...any)
+	// Accounts replace the application account APP (user "app" with a
+	// random password) with a user's own, so that their stream and
+	// consumer declarations can be tried before deploying. At least one
+	// must have JetStream and a user with a password; App is then its
+	// first such user.
+	Accounts []natsconf.Account
+	// MaxFileStore and MaxMemoryStore are JetStream's limits in bytes, as
+	// a deployment's store size. Default 1 GiB and 256 MiB.
+	MaxFileStore, MaxMemoryStore int64
 	// RenderConfig, when set, renders each node's files in place of
 	// natsconf.RenderServerConfig. It receives the Server natsnest would
 	// render for the node (name, host, ports, store directory, routes,
@@ -123,6 +134,9 @@ type Cluster struct {
 	sync   string
 
 	app, admin Credentials
+	accounts   []natsconf.Account // nil: APP with app
+	maxFile    int64
+	maxMemory  int64
 	routePass  string
 	hashSeed   string
 
@@ -179,10 +193,20 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.Nodes < 1 {
 		return nil, fmt.Errorf("localcluster: Nodes is %d, want 1 or more", o.Nodes)
 	}
+	accounts, app, err := accountsOf(o.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxFileStore < 0 || o.MaxMemoryStore < 0 {
+		return nil, fmt.Errorf("localcluster: MaxFileStore and MaxMemoryStore must not be negative")
+	}
 	c := &Cluster{
+		accounts:  accounts,
+		maxFile:   cmp.Or(o.MaxFileStore, maxFileStore),
+		maxMemory: cmp.Or(o.MaxMemoryStore, maxMemoryStore),
 		logf:      o.Logf,
 		sync:      natsconf.DefaultSyncInterval,
-		app:       Credentials{User: appUser, Password: rand.Text()},
+		app:       app,
 		admin:     Credentials{User: adminUser, Password: rand.Text()},
 		routePass: rand.Text(),
 		hashSeed:  rand.Text(),
@@ -273,6 +297,26 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	return c, nil
 }
 
+// accountsOf checks a user's accounts and finds the user App returns: the
+// first user with a password of the first account with JetStream. No
+// accounts is the default APP account with user app.
+func accountsOf(accounts []natsconf.Account) ([]natsconf.Account, Credentials, error) {
+	if len(accounts) == 0 {
+		return nil, Credentials{User: appUser, Password: rand.Text()}, nil
+	}
+	for _, a := range accounts {
+		if !a.JetStream {
+			continue
+		}
+		for _, u := range a.Users {
+			if u.Name != "" && u.Password != "" {
+				return slices.Clone(accounts), Credentials{User: u.Name, Password: u.Password}, nil
+			}
+		}
+	}
+	return nil, Credentials{}, errors.New("localcluster: Accounts: none has JetStream and a user with a password to connect as")
+}
+
 // StartT starts a cluster for a test (Logf defaults to t.Logf), fails the
 // test on error and stops the cluster when the test ends. If the test
 // failed, the last lines of every node's log are logged first.
@@ -331,14 +375,10 @@ func (c *Cluster) configure(count int) error {
 			User:     c.admin.User,
 			Password: c.admin.Password,
 		},
-		Accounts: []natsconf.Account{{
-			Name:      appAccount,
-			JetStream: true,
-			Users:     []natsconf.User{{Name: c.app.User, Password: c.app.Password}},
-		}},
+		Accounts: c.accounts,
 		JetStream: natsconf.JetStream{
-			MaxFileStore:   maxFileStore,
-			MaxMemoryStore: maxMemoryStore,
+			MaxFileStore:   c.maxFile,
+			MaxMemoryStore: c.maxMemory,
 			SyncInterval:   c.sync,
 		},
 		Cluster: &natsconf.Cluster{
@@ -350,6 +390,13 @@ func (c *Cluster) configure(count int) error {
 		},
 		HashSeed:   c.hashSeed,
 		BcryptCost: bcryptCost,
+	}
+	if template.Accounts == nil {
+		template.Accounts = []natsconf.Account{{
+			Name:      appAccount,
+			JetStream: true,
+			Users:     []natsconf.User{{Name: c.app.User, Password: c.app.Password}},
+		}}
 	}
 	specs := make([]natsconf.Node, count)
 	nodes := make([]*node, count)
@@ -608,6 +655,19 @@ func (c *Cluster) ClientURL() string { return strings.Join(c.ClientURLs(), ",") 
 
 // App is the application user of account APP, which has JetStream.
 func (c *Cluster) App() Credentials { return c.app }
+
+// AppAccount is the name of App's account: APP, or the first of
+// Options.Accounts with JetStream and a user.
+func (c *Cluster) AppAccount() string {
+	for _, a := range c.accounts {
+		for _, u := range a.Users {
+			if a.JetStream && u.Name == c.app.User {
+				return a.Name
+			}
+		}
+	}
+	return appAccount
+}
 
 // Admin is user admin of the system account $SYS.
 func (c *Cluster) Admin() Credentials { return c.admin }

@@ -125,3 +125,37 @@ func TestLameDuckAndTerminateStopTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A user's own accounts and store size: their users connect, the default
+// app user does not exist, and JetStream reports the store limit.
+func TestUsersAccountsAndStoreSize(t *testing.T) {
+	const store = 64 << 20
+	c := StartT(t, Options{Nodes: 1, MaxFileStore: store, Accounts: []natsconf.Account{
+		{Name: "ORDERS", JetStream: true, Users: []natsconf.User{{Name: "orders", Password: "orders-password-0123"}}},
+		{Name: "AUDIT", Users: []natsconf.User{{Name: "audit", Password: "audit-password-0123"}}},
+	}})
+	if got := c.App(); got.User != "orders" || got.Password != "orders-password-0123" || c.AppAccount() != "ORDERS" {
+		t.Errorf("App() = %v of %s, want the first JetStream account's user", got, c.AppAccount())
+	}
+	nc, err := nats.Connect(c.ClientURL(), nats.UserInfo("orders", "orders-password-0123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	_, err = js.AccountInfo(t.Context())
+	if err != nil {
+		t.Fatalf("account info as orders: %v", err)
+	}
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "BIG", MaxBytes: 2 * store}); err == nil {
+		t.Errorf("a stream of %d bytes fits a store of %d", 2*store, store)
+	}
+	if nc, err := nats.Connect(c.ClientURL(), nats.UserInfo("app", "")); err == nil {
+		nc.Close()
+		t.Error("the default user app connects although Accounts replaced its account")
+	}
+	if _, err := Start(t.Context(), Options{Accounts: []natsconf.Account{{Name: "NOJS", Users: []natsconf.User{{Name: "u", Password: "p"}}}}}); err == nil ||
+		!strings.Contains(err.Error(), "none has JetStream") {
+		t.Errorf("accounts without JetStream: %v, want an error saying so", err)
+	}
+}
