@@ -36,7 +36,7 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
-	engineEnv := realEngine(t, tmp)
+	engineEnv, pluginDir := realEngine(t, tmp)
 
 	c := localcluster.StartT(t, localcluster.Options{Nodes: 3})
 	app := c.App()
@@ -75,6 +75,9 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 			Name:    "jetstream-assets",
 			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
 			Backend: &workspace.ProjectBackend{URL: "file://" + filepath.Join(tmp, "state")},
+			// As the README tells users: a plugins entry pointing at the
+			// folder the plugin was built into.
+			Plugins: &workspace.Plugins{Providers: []workspace.PluginOptions{{Name: "natsnest", Path: pluginDir}}},
 		}),
 		auto.WorkDir(filepath.Join(tmp, "work")),
 		auto.EnvVars(engineEnv))
@@ -269,9 +272,9 @@ func natsStreamInfo(t *testing.T, c *localcluster.Cluster, name string) map[stri
 }
 
 // realEngine finds the Pulumi CLI, builds the natsnest plugin from this
-// repository into a directory on PATH, and returns the environment of the
-// engine: a state and plugin home of the test's own.
-func realEngine(t *testing.T, tmp string) map[string]string {
+// repository into a folder of the test's, and returns the environment of the
+// engine (a plugin home of the test's own) and that folder.
+func realEngine(t *testing.T, tmp string) (map[string]string, string) {
 	t.Helper()
 	if _, err := exec.LookPath("pulumi"); err != nil {
 		t.Fatalf("the Pulumi CLI is not on PATH (%v): install it (https://www.pulumi.com/docs/install/), or on these offline machines run `eval \"$(../shared/tools/pulumi-toolchain.sh --env)\"` as .ci/run does", err)
@@ -282,12 +285,9 @@ func realEngine(t *testing.T, tmp string) map[string]string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building pulumi-resource-natsnest: %v\n%s", err, out)
 	}
-	path := bin + string(os.PathListSeparator) + os.Getenv("PATH")
-	t.Setenv("PATH", path)
 	return map[string]string{
-		"PATH":                     path,
 		"PULUMI_HOME":              filepath.Join(tmp, "pulumi-home"),
 		"PULUMI_CONFIG_PASSPHRASE": "e2e-only-passphrase",
 		"PULUMI_SKIP_UPDATE_CHECK": "true",
-	}
+	}, bin
 }
