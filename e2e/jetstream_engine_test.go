@@ -31,7 +31,8 @@ import (
 // local cluster of real nats-server processes: up creates exactly the
 // seed's settings, refresh reports a hand edit, up restores it, a refused
 // change fails naming the stream and the setting and keeps the messages,
-// a 3 → 5 change of the server list replaces nothing, destroy deletes.
+// a 3 → 5 change of the server list replaces nothing, destroy deletes what
+// is not retained.
 func TestJetStreamThroughTheEngine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
@@ -67,7 +68,12 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = natsnest.NewAssets(pctx, "seed", assets, pulumi.Provider(prov))
+		if _, err := natsnest.NewAssets(pctx, "seed", assets, pulumi.Provider(prov)); err != nil {
+			return err
+		}
+		// A stream the program asks Pulumi to keep on destroy.
+		_, err = natsnest.NewStream(pctx, "kept", &natsnest.StreamArgs{Stream: jsassets.Stream{Name: "kept", Subjects: []string{"kept.>"}}},
+			pulumi.Provider(prov), pulumi.RetainOnDelete(true))
 		return err
 	}
 	stack, err := auto.UpsertStackInlineSource(ctx, "dev", "jetstream-assets", program,
@@ -96,7 +102,7 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first up: %v", err)
 	}
-	summary(t, "first up", up.Summary.ResourceChanges, map[string]int{"create": 4})
+	summary(t, "first up", up.Summary.ResourceChanges, map[string]int{"create": 5})
 	cfg := natsStreamInfo(t, c, "my_stream")
 	for k, want := range map[string]any{
 		"subjects": []any{"foo"}, "storage": "file", "num_replicas": 3.0, "retention": "limits", "discard": "old",
@@ -127,7 +133,7 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	summary(t, "preview with nothing changed", pre.ChangeSummary, map[string]int{"same": 4})
+	summary(t, "preview with nothing changed", pre.ChangeSummary, map[string]int{"same": 5})
 
 	// A hand edit: refresh reports it, up restores the declaration.
 	st, err := js.Stream(ctx, "my_stream")
@@ -143,7 +149,7 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	summary(t, "refresh after a hand edit of max_msgs", ref.Summary.ResourceChanges, map[string]int{"update": 1, "same": 3})
+	summary(t, "refresh after a hand edit of max_msgs", ref.Summary.ResourceChanges, map[string]int{"update": 1, "same": 4})
 	if !strings.Contains(ref.StdOut, "maxMsgs") {
 		t.Errorf("refresh does not show maxMsgs:\n%s", ref.StdOut)
 	}
@@ -151,7 +157,7 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("up after the hand edit: %v", err)
 	}
-	summary(t, "up after the hand edit", up.Summary.ResourceChanges, map[string]int{"update": 1, "same": 3})
+	summary(t, "up after the hand edit", up.Summary.ResourceChanges, map[string]int{"update": 1, "same": 4})
 	if got := natsStreamInfo(t, c, "my_stream")["max_msgs"]; got != -1.0 {
 		t.Errorf("max_msgs after up: %v, want -1 (restored)", got)
 	}
@@ -200,12 +206,12 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	summary(t, "preview of 3 → 5 servers", pre.ChangeSummary, map[string]int{"update": 1, "same": 3})
+	summary(t, "preview of 3 → 5 servers", pre.ChangeSummary, map[string]int{"update": 1, "same": 4})
 	up, err = stack.Up(ctx, optup.SuppressProgress())
 	if err != nil {
 		t.Fatalf("up with 5 servers: %v", err)
 	}
-	summary(t, "up with 5 servers", up.Summary.ResourceChanges, map[string]int{"update": 1, "same": 3})
+	summary(t, "up with 5 servers", up.Summary.ResourceChanges, map[string]int{"update": 1, "same": 4})
 	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 10 {
 		t.Fatalf("after 3 → 5: %v, %v; want my_stream with its 10 messages", info, err)
 	}
@@ -216,11 +222,14 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
-	summary(t, "destroy", dres.Summary.ResourceChanges, map[string]int{"delete": 4})
+	summary(t, "destroy", dres.Summary.ResourceChanges, map[string]int{"delete": 5})
 	if _, err := jsassets.ReadStream(ctx, js, "my_stream"); err == nil {
 		t.Error("my_stream exists after destroy")
 	}
-	t.Logf("verified: destroy deleted foo_consumer and my_stream")
+	if _, err := jsassets.ReadStream(ctx, js, "kept"); err != nil {
+		t.Errorf("the stream with retainOnDelete after destroy: %v, want it kept", err)
+	}
+	t.Logf("verified: destroy deleted foo_consumer and my_stream, and kept the stream with retainOnDelete")
 }
 
 // summary checks the engine's change summary (stack resource included).

@@ -50,7 +50,9 @@ func (d Diff) String() string {
 }
 
 // streamRefusals says, per setting, when nats-server refuses to change it on
-// an existing stream (server/stream.go, configUpdateCheck). A setting not
+// an existing stream (server/stream.go, configUpdateCheckLocked, and for a
+// clustered stream server/jetstream_cluster.go,
+// jsClusteredStreamUpdateRequestLocked). A setting not
 // here is changed in place. Each entry returns "" when this particular
 // change is allowed.
 var streamRefusals = map[string]func(o, n Stream) string{
@@ -65,6 +67,17 @@ var streamRefusals = map[string]func(o, n Stream) string{
 	"mirror": func(o, n Stream) string {
 		if n.Mirror != nil {
 			return "the server cannot change what a stream mirrors, nor make a stream a mirror"
+		}
+		return ""
+	},
+	// A new placement is a move, and a clustered nats-server refuses to
+	// move a stream and scale it (replicas) or change its retention in one
+	// update: server/jetstream_cluster.go, jsClusteredStreamUpdateRequestLocked,
+	// "Combining a move and a scale in a single update is not allowed"
+	// (NewJSStreamMoveAndScaleError). Removing the placement is no move.
+	"placement": func(o, n Stream) string {
+		if n.Placement != nil && (o.Replicas != n.Replicas || o.Retention != n.Retention) {
+			return "the server cannot move a stream (a new placement) and change its replicas or retention in the same update; apply them one after the other to keep the stream"
 		}
 		return ""
 	},

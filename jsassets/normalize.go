@@ -43,7 +43,12 @@ func (s Stream) Normalized() Stream {
 	if n.MaxAge < 0 {
 		n.MaxAge = 0
 	}
-	if n.Duplicates == 0 {
+	// The server fills in a duplicate window only for a stream of its own
+	// messages: a mirror, or a stream with sources, that leaves it out keeps
+	// 0, no window (server/stream.go, checkStreamCfgLocked: the default is
+	// applied when "cfg.Duplicates == 0 && cfg.Mirror == nil &&
+	// len(cfg.Sources) == 0").
+	if n.Duplicates == 0 && n.Mirror == nil && len(n.Sources) == 0 {
 		n.Duplicates = defaultDuplicates
 		if n.MaxAge > 0 && n.MaxAge < n.Duplicates {
 			n.Duplicates = n.MaxAge
