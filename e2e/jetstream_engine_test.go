@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
@@ -37,7 +34,8 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
-	engineEnv, pluginDir := realEngine(t, tmp)
+	eng := newEngine(t, tmp)
+	pluginDir := eng.build(t, "pulumi-resource-natsnest", "cmd/pulumi-resource-natsnest")
 
 	c := localcluster.StartT(t, localcluster.Options{Nodes: 3})
 	app := c.App()
@@ -52,11 +50,6 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 	}
 
 	// What the program declares; the steps below change it between runs.
-	for _, dir := range []string{"work", "state"} {
-		if err := os.MkdirAll(filepath.Join(tmp, dir), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
 	servers := c.ClientURLs()
 	assets := jsassets.Walkthrough()
 	program := func(pctx *pulumi.Context) error {
@@ -76,26 +69,10 @@ func TestJetStreamThroughTheEngine(t *testing.T) {
 			pulumi.Provider(prov), pulumi.RetainOnDelete(true))
 		return err
 	}
-	stack, err := auto.UpsertStackInlineSource(ctx, "dev", "jetstream-assets", program,
-		auto.Project(workspace.Project{
-			Name:    "jetstream-assets",
-			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
-			Backend: &workspace.ProjectBackend{URL: "file://" + filepath.Join(tmp, "state")},
-			// As the README tells users: a plugins entry pointing at the
-			// folder the plugin was built into.
-			Plugins: &workspace.Plugins{Providers: []workspace.PluginOptions{{Name: "natsnest", Path: pluginDir}}},
-		}),
-		auto.WorkDir(filepath.Join(tmp, "work")),
-		auto.EnvVars(engineEnv))
-	if err != nil {
-		t.Fatalf("creating the stack: %v", err)
-	}
-	t.Cleanup(func() {
-		// Leave nothing behind if a step failed half way.
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer dcancel()
-		_, _ = stack.Destroy(dctx)
-	})
+	// As the README tells users: a plugins entry pointing at the folder
+	// the plugin was built into.
+	stack := eng.stack(ctx, t, "jetstream-assets", program,
+		&workspace.Plugins{Providers: []workspace.PluginOptions{{Name: "natsnest", Path: pluginDir}}})
 
 	// up creates the provider, the stream and the consumer.
 	up, err := stack.Up(ctx, optup.SuppressProgress())
@@ -278,25 +255,4 @@ func natsStreamInfo(t *testing.T, c *localcluster.Cluster, name string) map[stri
 		t.Fatalf("nats stream info %s --json: %v\n%s", name, err, out)
 	}
 	return info.Config
-}
-
-// realEngine finds the Pulumi CLI, builds the natsnest plugin from this
-// repository into a folder of the test's, and returns the environment of the
-// engine (a plugin home of the test's own) and that folder.
-func realEngine(t *testing.T, tmp string) (map[string]string, string) {
-	t.Helper()
-	if _, err := exec.LookPath("pulumi"); err != nil {
-		t.Fatalf("the Pulumi CLI is not on PATH (%v): install it (https://www.pulumi.com/docs/install/), or on these offline machines run `eval \"$(../shared/tools/pulumi-toolchain.sh --env)\"` as .ci/run does", err)
-	}
-	bin := filepath.Join(tmp, "bin")
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "pulumi-resource-natsnest"), ".")
-	build.Dir = filepath.Join("..", "cmd", "pulumi-resource-natsnest")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pulumi-resource-natsnest: %v\n%s", err, out)
-	}
-	return map[string]string{
-		"PULUMI_HOME":              filepath.Join(tmp, "pulumi-home"),
-		"PULUMI_CONFIG_PASSPHRASE": "e2e-only-passphrase",
-		"PULUMI_SKIP_UPDATE_CHECK": "true",
-	}, bin
 }

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// engine is the real Pulumi CLI for one test: a state backend, plugin home
+// and work directory of the test's own, and plugins built from this
+// repository.
+type engine struct {
+	tmp string
+	env map[string]string
+}
+
+// newEngine finds the Pulumi CLI on PATH, or fails saying how to get it.
+func newEngine(t *testing.T, tmp string) *engine {
+	t.Helper()
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		t.Fatalf("the Pulumi CLI is not on PATH (%v): install it (https://www.pulumi.com/docs/install/), or on these offline machines run `eval \"$(../shared/tools/pulumi-toolchain.sh --env)\"` as .ci/run does", err)
+	}
+	for _, dir := range []string{"work", "state", "bin"} {
+		if err := os.MkdirAll(filepath.Join(tmp, dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &engine{tmp: tmp, env: map[string]string{
+		"PULUMI_HOME":              filepath.Join(tmp, "pulumi-home"),
+		"PULUMI_CONFIG_PASSPHRASE": "e2e-only-passphrase",
+		"PULUMI_SKIP_UPDATE_CHECK": "true",
+	}}
+}
+
+// build compiles the main package in dir (relative to the repository, a
+// module of its own) into the engine's bin folder as name, and returns the
+// folder.
+func (e *engine) build(t *testing.T, name, dir string) string {
+	t.Helper()
+	bin := filepath.Join(e.tmp, "bin")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, name), ".")
+	cmd.Dir = filepath.Join("..", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s from %s: %v\n%s", name, dir, err, out)
+	}
+	return bin
+}
+
+// ambient puts the engine's bin folder first on the CLI's PATH, where the
+// engine finds plugins no version was asked for.
+func (e *engine) ambient() {
+	e.env["PATH"] = filepath.Join(e.tmp, "bin") + string(os.PathListSeparator) + os.Getenv("PATH")
+}
+
+// stack is a stack "dev" of an inline program, destroyed when the test
+// ends if a step left resources behind.
+func (e *engine) stack(ctx context.Context, t *testing.T, project string, program pulumi.RunFunc, plugins *workspace.Plugins) auto.Stack {
+	t.Helper()
+	st, err := auto.UpsertStackInlineSource(ctx, "dev", project, program,
+		auto.Project(workspace.Project{
+			Name:    tokens.PackageName(project),
+			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
+			Backend: &workspace.ProjectBackend{URL: "file://" + filepath.Join(e.tmp, "state")},
+			Plugins: plugins,
+		}),
+		auto.WorkDir(filepath.Join(e.tmp, "work")),
+		auto.EnvVars(e.env))
+	if err != nil {
+		t.Fatalf("creating the stack: %v", err)
+	}
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		_, _ = st.Destroy(dctx)
+	})
+	return st
+}
+
+// opLog collects the engine's step per resource name from an operation's
+// events: "same", "create", "update", "replace", "delete", ….
+type opLog struct {
+	ch   chan events.EngineEvent
+	done chan map[string][]apitype.OpType
+}
+
+func collectSteps() *opLog {
+	s := &opLog{ch: make(chan events.EngineEvent), done: make(chan map[string][]apitype.OpType, 1)}
+	go func() {
+		ops := map[string][]apitype.OpType{}
+		for ev := range s.ch {
+			if pre := ev.ResourcePreEvent; pre != nil {
+				name := resource.URN(pre.Metadata.URN).Name()
+				ops[name] = append(ops[name], pre.Metadata.Op)
+			}
+		}
+		s.done <- ops
+	}()
+	return s
+}
+
+// result waits for the operation's events to end.
+func (s *opLog) result() map[string][]apitype.OpType { return <-s.done }

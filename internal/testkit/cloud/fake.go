@@ -1,0 +1,141 @@
+package cloud
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Recorder is a Backend without machines: it records what the cloud asked
+// of it, each instance's boots and each disk's instance. Fast tiers and the
+// emulator's own tests use it; the machine tier uses machines.
+type Recorder struct {
+	mu        sync.Mutex
+	instances map[string]*RecordedInstance
+	disks     map[string]string // disk → instance, "" when detached
+	eips      map[string]string // address → instance
+	// Mounted says whether a disk counts as mounted when detached.
+	Mounted func(diskID string) bool
+}
+
+// RecordedInstance is one instance as the Recorder saw it.
+type RecordedInstance struct {
+	Instance
+	// Boots counts the instance's boots: a stop and start adds one.
+	Boots   int
+	Running bool
+}
+
+// NewRecorder is an empty Recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{instances: map[string]*RecordedInstance{}, disks: map[string]string{}, eips: map[string]string{}}
+}
+
+// Instance is the recorded instance id, or nil.
+func (r *Recorder) Instance(id string) *RecordedInstance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := r.instances[id]; i != nil {
+		c := *i
+		return &c
+	}
+	return nil
+}
+
+// DiskOn is the instance a disk is attached to, "" for none.
+func (r *Recorder) DiskOn(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.disks[id]
+}
+
+// EIPOn is the instance an address reaches, "" for none.
+func (r *Recorder) EIPOn(addr string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.eips[addr]
+}
+
+func (r *Recorder) Boot(inst Instance) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.instances[inst.ID] = &RecordedInstance{Instance: inst, Boots: 1, Running: true}
+	return nil
+}
+
+func (r *Recorder) inst(id string) (*RecordedInstance, error) {
+	i := r.instances[id]
+	if i == nil {
+		return nil, fmt.Errorf("recorder: no instance %s", id)
+	}
+	return i, nil
+}
+
+func (r *Recorder) Stop(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, err := r.inst(id)
+	if err == nil {
+		i.Running = false
+	}
+	return err
+}
+
+func (r *Recorder) Start(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, err := r.inst(id)
+	if err == nil {
+		i.Running = true
+		i.Boots++
+	}
+	return err
+}
+
+func (r *Recorder) Release(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.instances, id)
+	return nil
+}
+
+func (r *Recorder) NewDisk(id string, sizeGiB int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.disks[id] = ""
+	return nil
+}
+
+func (r *Recorder) DeleteDisk(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.disks, id)
+	return nil
+}
+
+func (r *Recorder) Attach(diskID, instanceID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.disks[diskID] = instanceID
+	return nil
+}
+
+func (r *Recorder) Detach(diskID, instanceID string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.disks[diskID] = ""
+	return r.Mounted != nil && r.Mounted(diskID), nil
+}
+
+func (r *Recorder) Associate(addr, instanceID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.eips[addr] = instanceID
+	return nil
+}
+
+func (r *Recorder) Disassociate(addr, instanceID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.eips, addr)
+	return nil
+}
