@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -54,7 +55,7 @@ func ApplyStream(ctx context.Context, js jetstream.JetStream, s Stream, allowRep
 	}
 	cur, err := ReadStream(ctx, js, s.Name)
 	if errors.Is(err, ErrNotFound) {
-		if _, err := js.CreateStream(ctx, s.StreamConfig()); err != nil {
+		if err := createStream(ctx, js, s.StreamConfig()); err != nil {
 			return r, fmt.Errorf("creating stream %q: %w", s.Name, err)
 		}
 		r.Outcome = Created
@@ -74,7 +75,7 @@ func ApplyStream(ctx context.Context, js jetstream.JetStream, s Stream, allowRep
 		if err := DeleteStream(ctx, js, s.Name); err != nil {
 			return r, err
 		}
-		if _, err := js.CreateStream(ctx, s.StreamConfig()); err != nil {
+		if err := createStream(ctx, js, s.StreamConfig()); err != nil {
 			return r, fmt.Errorf("creating stream %q again: %w", s.Name, err)
 		}
 		r.Outcome = Replaced
@@ -86,6 +87,53 @@ func ApplyStream(ctx context.Context, js jetstream.JetStream, s Stream, allowRep
 	}
 	return r, nil
 }
+
+// How long creating a stream retries the cluster's "error creating store
+// for stream", and how often.
+const (
+	storeRetryFor   = time.Minute
+	storeRetryEvery = 250 * time.Millisecond
+)
+
+// createStream creates the stream. A node that deleted its last stream of
+// an account removes the account's directories in the background
+// (nats-server v2.15.2 server/stream.go, stream stop: "os.Remove(accDir)
+// ... no op if not empty"; server/jetstream_cluster.go,
+// processClusterDeleteStream), which races a stream being set up on that
+// node: its mkdir fails, the node rejects the assignment ("error creating
+// store for stream", JSStreamCreateErrF 10049, processClusterCreateStream)
+// and the meta leader drops it (processStreamAssignmentResults). Deleting a
+// stream to recreate it hits this, and so does any stream created while
+// another is deleted. That answer is retried for a bounded time, while ctx
+// allows; any other is returned.
+func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	deadline := time.Now().Add(storeRetryFor)
+	for {
+		_, err := js.CreateStream(ctx, cfg)
+		if err == nil || !storeFailed(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(storeRetryEvery):
+		}
+	}
+}
+
+// storeFailed says whether err is nats-server's answer that the node a
+// stream was assigned to could not set up its store.
+func storeFailed(err error) bool {
+	var je jetstream.JetStreamError
+	if !errors.As(err, &je) || je.APIError() == nil {
+		return false
+	}
+	a := je.APIError()
+	return a.ErrorCode == jsErrCodeStreamCreate && a.Description == "error creating store for stream"
+}
+
+// jsErrCodeStreamCreate is nats-server's JSStreamCreateErrF.
+const jsErrCodeStreamCreate jetstream.ErrorCode = 10049
 
 // DeleteStream deletes the stream and its messages; a stream that does not
 // exist is already deleted.

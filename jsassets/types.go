@@ -10,8 +10,8 @@
 // Zero values mean what the server does when a setting is left out: no limit
 // for the limits, one replica, file storage, limits retention, discard old, a
 // two-minute duplicate window (or MaxAge, when shorter; none for a mirror or a
-// stream with sources); for consumers deliver all, explicit ack, instant
-// replay. Normalized applies those defaults, so a
+// stream with sources); for consumers deliver all, explicit ack (natsnest's
+// default, as the nats CLI's: the server's own is none), instant replay. Normalized applies those defaults, so a
 // declaration and what the server reports compare field by field.
 package jsassets
 
