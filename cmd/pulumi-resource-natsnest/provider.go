@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	p "github.com/pulumi/pulumi-go-provider"
@@ -15,6 +16,11 @@ import (
 
 	"github.com/natsnest/pulumi-natsnest/jsassets"
 )
+
+// opTimeout bounds one create, read, update or delete: a server that stops
+// answering (as one briefly may right after a stream of the same name was
+// deleted) fails the operation instead of hanging it.
+const opTimeout = 2 * time.Minute
 
 // provider serves natsnest:index:Stream and natsnest:index:Consumer. Its
 // configuration is the connection; every operation dials anew (the engine
@@ -203,6 +209,8 @@ func displayName(a asset) string {
 }
 
 func (pr *provider) create(ctx context.Context, req p.CreateRequest) (p.CreateResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	a, allow, err := decode(req.Urn, req.Properties)
 	if err != nil {
 		return p.CreateResponse{}, err
@@ -240,6 +248,8 @@ func (pr *provider) stateOf(ctx context.Context, js jetstream.JetStream, a asset
 // shows as a difference and the next up restores the declaration. An asset
 // that is gone returns no ID, and the engine drops it from the state.
 func (pr *provider) read(ctx context.Context, req p.ReadRequest) (p.ReadResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	a, allow, err := decode(req.Urn, req.Properties)
 	if err != nil {
 		return p.ReadResponse{}, err
@@ -268,6 +278,8 @@ func (pr *provider) read(ctx context.Context, req p.ReadRequest) (p.ReadResponse
 }
 
 func (pr *provider) update(ctx context.Context, req p.UpdateRequest) (p.UpdateResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	a, allow, err := decode(req.Urn, req.Inputs)
 	if err != nil {
 		return p.UpdateResponse{}, err
@@ -290,6 +302,8 @@ func (pr *provider) update(ctx context.Context, req p.UpdateRequest) (p.UpdateRe
 }
 
 func (pr *provider) delete(ctx context.Context, req p.DeleteRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	a, _, err := decode(req.Urn, req.Properties)
 	if err != nil {
 		return err
