@@ -50,9 +50,9 @@ type Backend interface {
 // Instance is what Backend.Boot makes a machine of.
 type Instance struct {
 	ID, HostName, PrivateIP string
-	// Password is root's (password login allowed); KeyName the key pair's
-	// name, whose public key Cloud.KeyPairs holds.
-	Password, KeyName string
+	// Password is root's (password login allowed); AuthorizedKey the key
+	// pair's public key (Cloud.KeyPairs).
+	Password, AuthorizedKey string
 	// UserData runs through cloud-init at first boot.
 	UserData string
 }

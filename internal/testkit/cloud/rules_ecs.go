@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -161,7 +162,7 @@ func createInstance(c *Cloud, name string, in resource.PropertyMap) (string, res
 	}
 	if err := c.Backend.Boot(Instance{
 		ID: id, HostName: str(out, "hostName"), PrivateIP: ip.String(),
-		Password: str(in, "password"), KeyName: str(in, "keyName"), UserData: str(in, "userData"),
+		Password: str(in, "password"), AuthorizedKey: c.KeyPairs[str(in, "keyName")], UserData: userData(str(in, "userData")),
 	}); err != nil {
 		return "", nil, fmt.Errorf("booting %s: %w", id, err)
 	}
@@ -232,6 +233,16 @@ func releaseInstance(c *Cloud, o *object) error {
 		}
 	}
 	return c.Backend.Release(o.id)
+}
+
+// userData is what the instance's cloud-init gets: the provider sends a
+// value that is base64 as it is, and base64-encodes any other
+// (instance.go:1291-1298); ECS decodes it.
+func userData(v string) string {
+	if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+		return string(b)
+	}
+	return v
 }
 
 // allocatePrivateIP picks ip (when given) or the next free address of the

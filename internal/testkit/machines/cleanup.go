@@ -91,6 +91,10 @@ func CleanStale(logf func(string, ...any)) error {
 		removed = append(removed, "zram device "+dev)
 	}
 
+	if removeNATChain() {
+		removed = append(removed, "iptables chain "+natChain)
+	}
+
 	// Network namespaces, veths and the bridge.
 	if entries, err := os.ReadDir("/run/netns"); err == nil {
 		for _, e := range entries {

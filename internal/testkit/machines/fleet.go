@@ -56,6 +56,12 @@ type Options struct {
 	// ServeDir is served over HTTP on the bridge at Fleet.HTTPURL. Defaults
 	// to a fresh empty directory, Fleet.HTTPDir, that the test may fill.
 	ServeDir string
+	// VPC makes the bridge a whole /16 — an emulated cloud's VPC, whose
+	// instances AddMachine boots later at addresses the cloud allocates —
+	// and boots no machine now (N and Names must be unset).
+	VPC bool
+
+	hostName string // AddMachine's: the machine's host name
 }
 
 // Fleet is a set of booted machines on one private bridge.
@@ -79,6 +85,10 @@ type Fleet struct {
 	DataDiskNote string
 
 	t        testing.TB
+	vpc      bool
+	mu       sync.Mutex // Machines, next, disks: AddMachine runs concurrently
+	next     int        // the last machine index used (veth names)
+	disks    []*Disk
 	signer   ssh.Signer
 	rootfs   string
 	unlock   func()
@@ -93,7 +103,10 @@ func New(t testing.TB, opts Options) *Fleet {
 	t.Helper()
 	Require(t)
 	names := opts.Names
-	if len(names) == 0 {
+	if opts.VPC && (opts.N != 0 || len(names) > 0) {
+		t.Fatalf("machines: VPC fleets boot no machine at New; AddMachine adds them")
+	}
+	if len(names) == 0 && !opts.VPC {
 		n := opts.N
 		if n == 0 {
 			n = 1
@@ -130,12 +143,24 @@ func New(t testing.TB, opts Options) *Fleet {
 
 func (f *Fleet) setup(names []string, opts Options) error {
 	start := time.Now()
-	pfx, err := freePrefix()
+	bits := 24
+	if opts.VPC {
+		bits = 16
+	}
+	pfx, err := freePrefix(bits)
 	if err != nil {
 		return err
 	}
 	f.Prefix = pfx
+	f.vpc = opts.VPC
+	f.next = len(names)
 	host := pfx.Addr().Next()
+	if opts.VPC {
+		// The top of the VPC, out of the way of the vswitches at its bottom.
+		a := pfx.Addr().As4()
+		a[2], a[3] = 255, 254
+		host = netip.AddrFrom4(a)
+	}
 	f.HostAddr = host.String()
 
 	// The SSH key pair the test logs in with.
@@ -184,6 +209,10 @@ func (f *Fleet) setup(names []string, opts Options) error {
 			return fmt.Errorf("machine %s: %w", name, err)
 		}
 		f.Machines = append(f.Machines, m)
+	}
+	if opts.VPC {
+		f.t.Logf("machines: a VPC %s on bridge %s for an emulated cloud's instances; HTTP %s", pfx, bridgeName, f.HTTPURL)
+		return nil
 	}
 	if f.DataDisks {
 		f.t.Logf("machines: every machine has a data disk of %s (loop devices: sparse files; zram: memory as written); the disk step runs on real block devices", byteSize(opts.DiskSize))
@@ -268,6 +297,7 @@ func (f *Fleet) newMachine(i int, name string, addr netip.Addr, opts Options) (*
 	rand.Read(idBytes)
 	m := &Machine{
 		Name:      name,
+		HostName:  opts.hostName,
 		Addr:      addr.String(),
 		MachineID: hex.EncodeToString(idBytes),
 		fleet:     f,
@@ -336,10 +366,10 @@ func (m *Machine) personalise() error {
 		mode    os.FileMode
 		content string
 	}{
-		{"etc/hostname", 0o644, m.Name + "\n"},
+		{"etc/hostname", 0o644, m.hostName() + "\n"},
 		{"etc/default/locale", 0o644, "LANG=C.UTF-8\n"},
 		{"etc/machine-id", 0o444, m.MachineID + "\n"},
-		{"etc/hosts", 0o644, fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", m.Name)},
+		{"etc/hosts", 0o644, fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", m.hostName())},
 		{"etc/ssh/ssh_host_ed25519_key", 0o600, string(pem.EncodeToMemory(block))},
 		{"etc/ssh/ssh_host_ed25519_key.pub", 0o644, m.HostKeyLine + " root@" + m.Name + "\n"},
 		{"root/.ssh/authorized_keys", 0o600, string(ssh.MarshalAuthorizedKey(m.fleet.signer.PublicKey()))},
@@ -388,9 +418,10 @@ func (m *Machine) network() error {
 	return nil
 }
 
-// freePrefix picks a /24 in 10.77.0.0/16 that overlaps no address or route
-// of the host, so the fixture never shadows a real network.
-func freePrefix() (netip.Prefix, error) {
+// freePrefix picks a /24 in 10.77.0.0/16, or a /16 in 10.78.0.0/15 …
+// 10.99.0.0/16, that overlaps no address or route of the host, so the
+// fixture never shadows a real network.
+func freePrefix(bits int) (netip.Prefix, error) {
 	var used []netip.Prefix
 	for _, args := range [][]string{{"-4", "-o", "addr", "show"}, {"-4", "route", "show", "table", "all"}} {
 		out, err := exec.Command("ip", args...).Output()
@@ -405,8 +436,17 @@ func freePrefix() (netip.Prefix, error) {
 			}
 		}
 	}
-	for i := 0; i < 256; i++ {
-		cand := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 77, byte(i), 0}), 24)
+	var cands []netip.Prefix
+	if bits == 16 {
+		for i := 78; i < 100; i++ {
+			cands = append(cands, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+		}
+	} else {
+		for i := 0; i < 256; i++ {
+			cands = append(cands, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 77, byte(i), 0}), 24))
+		}
+	}
+	for _, cand := range cands {
 		free := true
 		for _, u := range used {
 			if u.Bits() > 0 && u.Overlaps(cand) {
@@ -418,7 +458,7 @@ func freePrefix() (netip.Prefix, error) {
 			return cand, nil
 		}
 	}
-	return netip.Prefix{}, errors.New("no free /24 in 10.77.0.0/16 for the machines' bridge")
+	return netip.Prefix{}, fmt.Errorf("no free /%d for the machines' bridge", bits)
 }
 
 // KeepEnvVar, set to 1, keeps a failed test's machines running for
@@ -452,6 +492,10 @@ func (f *Fleet) teardown() {
 		m.Kill()
 		errs = append(errs, m.remove())
 	}
+	for _, d := range f.disks {
+		errs = append(errs, removeZram(d.Device))
+	}
+	removeNATChain()
 	run("ip", "link", "del", bridgeName)
 	if err := CleanStale(func(string, ...any) {}); err != nil {
 		errs = append(errs, err)

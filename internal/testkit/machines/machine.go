@@ -19,8 +19,10 @@ import (
 
 // Machine is one booted Debian machine of a Fleet.
 type Machine struct {
-	// Name is its host name (and nspawn machine name).
-	Name string
+	// Name is its host name (and nspawn machine name); an emulated cloud's
+	// instance is named by its ID and has HostName as its host name.
+	Name     string
+	HostName string
 	// Addr is its IPv4 address on the fleet's bridge; SSH listens on port 22.
 	Addr string
 	// MachineID is its /etc/machine-id.
@@ -44,6 +46,8 @@ type Machine struct {
 	diskDevno   string // "7:3"
 	cgroupDirs  []string
 	cgroupProcs []string
+
+	cloud bool // an emulated cloud's instance (AddMachine)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -298,7 +302,7 @@ func (m *Machine) Boot() error {
 		"systemd-nspawn", "--boot", "--quiet",
 		"--directory=" + m.root,
 		"--machine=" + m.Name,
-		"--hostname=" + m.Name,
+		"--hostname=" + m.hostName(),
 		"--register=no", "--keep-unit",
 		"--network-namespace-path=/run/netns/" + m.netns,
 		"--resolv-conf=off", "--timezone=off", "--link-journal=no",
@@ -306,6 +310,9 @@ func (m *Machine) Boot() error {
 	}
 	if m.DataDevice != "" {
 		args = append(args, "--bind="+m.DataDevice)
+	}
+	for _, d := range m.attached() {
+		args = append(args, "--bind="+d.Device)
 	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", nspawnWrapper, "sh"}, args...)...)
 	cmd.Env = append(os.Environ(), "NATSNEST_CGROUP_PROCS="+strings.Join(m.cgroupProcs, " "))
@@ -440,10 +447,18 @@ func (m *Machine) dial(timeout time.Duration) (*ssh.Client, error) {
 	cfg := &ssh.ClientConfig{
 		User:            m.fleet.User,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(m.fleet.signer)},
-		HostKeyCallback: ssh.FixedHostKey(m.HostKey),
+		HostKeyCallback: m.hostKeyCallback(),
 		Timeout:         timeout,
 	}
 	return ssh.Dial("tcp", net.JoinHostPort(m.Addr, "22"), cfg)
+}
+
+// hostName is the machine's host name.
+func (m *Machine) hostName() string {
+	if m.HostName != "" {
+		return m.HostName
+	}
+	return m.Name
 }
 
 // SSH connects to the machine as root with the fleet's key, pinning the

@@ -31,9 +31,15 @@ var Packages = []string{
 	"coreutils", "findutils", "gzip", "tar", "sudo", "less",
 }
 
+// LatePackages are installed with apt-get inside the new root file system
+// after debootstrap, which cannot order their Python dependencies: the
+// emulated cloud's instances run their user_data through cloud-init, as
+// Alibaba Cloud's Debian 12 image does.
+var LatePackages = []string{"cloud-init"}
+
 // rootfsLayout versions what buildRootfs writes after debootstrap; bump it
 // when that changes so cached root file systems are rebuilt.
-const rootfsLayout = "3"
+const rootfsLayout = "4"
 
 const stampFile = ".natsnest-rootfs"
 
@@ -48,7 +54,7 @@ func RootfsDir() string {
 
 // rootfsStamp identifies what a root file system was built with.
 func rootfsStamp() string {
-	h := sha256.Sum256([]byte(Suite + "\n" + rootfsLayout + "\n" + strings.Join(Packages, ",")))
+	h := sha256.Sum256([]byte(Suite + "\n" + rootfsLayout + "\n" + strings.Join(Packages, ",") + "\n" + strings.Join(LatePackages, ",")))
 	return hex.EncodeToString(h[:8])
 }
 
@@ -90,6 +96,10 @@ func EnsureRootfs(logf func(string, ...any)) (string, error) {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("debootstrap %s from %s: %w\n%s", Suite, mirror, err, tail(string(out), 30))
 	}
+	if err := installLate(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
 	if err := configureRootfs(tmp); err != nil {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("configuring the root file system: %w", err)
@@ -112,6 +122,31 @@ func EnsureRootfs(logf func(string, ...any)) (string, error) {
 	return dir, nil
 }
 
+// installLate installs LatePackages with apt-get in a chroot of root,
+// starting no service.
+func installLate(root string) error {
+	if len(LatePackages) == 0 {
+		return nil
+	}
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	os.Remove(filepath.Join(root, "etc/resolv.conf"))
+	if err := os.WriteFile(filepath.Join(root, "etc/resolv.conf"), resolv, 0o644); err != nil {
+		return err
+	}
+	policy := filepath.Join(root, "usr/sbin/policy-rc.d")
+	if err := os.WriteFile(policy, []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
+		return err
+	}
+	defer os.Remove(policy)
+	script := "set -e; mount -t proc proc /proc; trap 'umount /proc' EXIT; " +
+		"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + strings.Join(LatePackages, " ") + "; apt-get clean"
+	out, err := exec.Command("chroot", root, "/bin/sh", "-c", script).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("apt-get install %s in the root file system: %w\n%s", strings.Join(LatePackages, " "), err, tail(string(out), 30))
+	}
+	return nil
+}
+
 // configureRootfs prepares what every machine shares: no host keys or
 // machine-id of its own (each machine gets its own), sshd that offers the
 // ed25519 key the fixture pins, no gettys or timers that only add noise.
@@ -127,6 +162,14 @@ func configureRootfs(root string) error {
 		"etc/machine-id":  "",
 		"etc/fstab":       "# natsnest machine fixture: nothing mounted at boot but what provisioning adds\n",
 		"etc/resolv.conf": "# natsnest machine fixture: no DNS; the machines reach only their bridge\n",
+		// cloud-init reads only the seed the emulated cloud writes
+		// (/var/lib/cloud/seed/nocloud), and leaves the network, which is
+		// the fixture's, alone. Without a seed it does nothing.
+		"etc/cloud/cloud.cfg.d/99-natsnest-e2e.cfg": "# natsnest machine fixture\ndatasource_list: [ NoCloud, None ]\nnetwork: {config: disabled}\n",
+		// Off unless the machine is an emulated cloud's instance, which
+		// removes this file: cloud-init would give every machine new SSH
+		// host keys at its first boot.
+		"etc/cloud/cloud-init.disabled": "natsnest machine fixture: only the emulated cloud's instances run cloud-init\n",
 	}
 	for p, content := range files {
 		full := filepath.Join(root, p)
