@@ -365,4 +365,3 @@ func removeNATChain() bool {
 	_ = run("iptables", "-t", "nat", "-X", natChain)
 	return true
 }
-
