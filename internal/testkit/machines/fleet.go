@@ -60,6 +60,10 @@ type Options struct {
 	// instances AddMachine boots later at addresses the cloud allocates —
 	// and boots no machine now (N and Names must be unset).
 	VPC bool
+	// VPCPrefix is the VPC's network when it must be a given one (the
+	// default VPC of the program under test); New fails if it overlaps
+	// any address or route of the host. Defaults to a free /16.
+	VPCPrefix netip.Prefix
 
 	hostName string // AddMachine's: the machine's host name
 }
@@ -148,6 +152,9 @@ func (f *Fleet) setup(names []string, opts Options) error {
 		bits = 16
 	}
 	pfx, err := freePrefix(bits)
+	if opts.VPCPrefix.IsValid() {
+		pfx, err = opts.VPCPrefix.Masked(), checkFree(opts.VPCPrefix.Masked())
+	}
 	if err != nil {
 		return err
 	}
@@ -422,19 +429,9 @@ func (m *Machine) network() error {
 // 10.99.0.0/16, that overlaps no address or route of the host, so the
 // fixture never shadows a real network.
 func freePrefix(bits int) (netip.Prefix, error) {
-	var used []netip.Prefix
-	for _, args := range [][]string{{"-4", "-o", "addr", "show"}, {"-4", "route", "show", "table", "all"}} {
-		out, err := exec.Command("ip", args...).Output()
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("ip %s: %w", strings.Join(args, " "), err)
-		}
-		for _, field := range strings.Fields(string(out)) {
-			if p, err := netip.ParsePrefix(field); err == nil {
-				used = append(used, p.Masked())
-			} else if a, err := netip.ParseAddr(field); err == nil && a.Is4() {
-				used = append(used, netip.PrefixFrom(a, 32))
-			}
-		}
+	used, err := hostPrefixes()
+	if err != nil {
+		return netip.Prefix{}, err
 	}
 	var cands []netip.Prefix
 	if bits == 16 {
@@ -459,6 +456,39 @@ func freePrefix(bits int) (netip.Prefix, error) {
 		}
 	}
 	return netip.Prefix{}, fmt.Errorf("no free /%d for the machines' bridge", bits)
+}
+
+// hostPrefixes are the host's IPv4 addresses and routes.
+func hostPrefixes() ([]netip.Prefix, error) {
+	var used []netip.Prefix
+	for _, args := range [][]string{{"-4", "-o", "addr", "show"}, {"-4", "route", "show", "table", "all"}} {
+		out, err := exec.Command("ip", args...).Output()
+		if err != nil {
+			return nil, fmt.Errorf("ip %s: %w", strings.Join(args, " "), err)
+		}
+		for _, field := range strings.Fields(string(out)) {
+			if p, err := netip.ParsePrefix(field); err == nil {
+				used = append(used, p.Masked())
+			} else if a, err := netip.ParseAddr(field); err == nil && a.Is4() {
+				used = append(used, netip.PrefixFrom(a, 32))
+			}
+		}
+	}
+	return used, nil
+}
+
+// checkFree fails if p overlaps an address or route of the host.
+func checkFree(p netip.Prefix) error {
+	used, err := hostPrefixes()
+	if err != nil {
+		return err
+	}
+	for _, u := range used {
+		if u.Bits() > 0 && u.Overlaps(p) {
+			return fmt.Errorf("machines: the VPC %s overlaps %s of this host", p, u)
+		}
+	}
+	return nil
 }
 
 // KeepEnvVar, set to 1, keeps a failed test's machines running for

@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"github.com/natsnest/pulumi-natsnest/internal/program"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/cloud"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
+	"github.com/natsnest/pulumi-natsnest/natsnest"
+)
+
+// The README's commands for the single and cluster stacks, run by the real
+// engine — the repository's Pulumi.yaml and stacks/, the program main.go
+// runs, the real command provider — on the emulated Alibaba Cloud made of
+// machines. Then the seed's walkthrough against the stack's outputs,
+// anonymous clients refused, and a second up that changes nothing.
+func TestStacksOnTheEmulatedCloud(t *testing.T) {
+	for _, name := range []string{"single", "cluster"} {
+		t.Run(name, func(t *testing.T) { runStack(t, name) })
+	}
+}
+
+// The secrets the README has users set, with values of the test's own.
+var readmeSecrets = map[string]string{
+	"natsnest:instancePassword": "Emulated-Ecs-Pw-42",
+	"natsnest:adminPassword":    "emulated-admin-password-0123",
+	"natsnest:appPassword":      "emulated-app-password-0123",
+	"natsnest:stackSecret":      "0123456789abcdef0123456789abcdef0123456789abcdef",
+}
+
+func runStack(t *testing.T, stackName string) {
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute)
+	defer cancel()
+	tmp := t.TempDir()
+
+	// The VPC the program creates by default, when this host does not use
+	// that range; another one otherwise (then set as vpcCidr).
+	vpcCIDR := netip.MustParsePrefix(natsnest.DefaultVpcCIDR)
+	opts := machines.Options{VPC: true, VPCPrefix: vpcCIDR}
+	fleet := machines.New(t, opts)
+	logJournalsOnFailure(t, fleet, 60)
+	backend := cloud.NewMachines(fleet)
+	c := &cloud.Cloud{Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
+		ImageID: "debian_12_11_x64_20G_alibase_20250701.vhd", PublicPool: netip.MustParsePrefix("198.51.100.0/27"), Backend: backend}
+
+	eng := newEngine(t, tmp)
+	eng.build(t, "pulumi-resource-alicloud", "internal/testkit/cloud/shim")
+	eng.ambient()
+	eng.env[cloud.SocketEnv] = c.Serve(t, tmp)
+	eng.env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(tmp, "state")
+	project := copyProject(t, filepath.Join(tmp, "project"))
+
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(project), auto.Program(program.Program), auto.EnvVars(eng.env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := auto.UpsertStack(ctx, stackName, ws)
+	if err != nil {
+		t.Fatalf("pulumi stack init %s: %v", stackName, err)
+	}
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer dcancel()
+		res, err := st.Destroy(dctx)
+		if err != nil {
+			t.Errorf("destroy: %v", err)
+		} else {
+			t.Logf("step: destroy: the engine's change summary %v", res.Summary.ResourceChanges)
+		}
+		t.Logf("the emulated cloud's record of disks detached while mounted (a later issue makes this fail): %q", c.DetachedWhileMounted())
+	})
+	// As the README: secrets with --secret, and the deploying machine.
+	for k, v := range readmeSecrets {
+		if err := st.SetConfig(ctx, k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetConfig(ctx, "natsnest:sshCidr", auto.ConfigValue{Value: fleet.HostAddr + "/32"}); err != nil {
+		t.Fatal(err)
+	}
+
+	log := collectSteps()
+	up, err := st.Up(ctx, optup.SuppressProgress(), optup.EventStreams(log.ch))
+	ops := log.result()
+	if err != nil {
+		t.Fatalf("pulumi up (%s): %v", stackName, err)
+	}
+	t.Logf("step: pulumi up %s: the engine's change summary %v; %s", stackName, up.Summary.ResourceChanges, opsSummary(ops))
+	for name, o := range ops {
+		if !slices.Contains(o, apitype.OpCreate) {
+			t.Errorf("first up: %s: %v, want create", name, o)
+		}
+	}
+
+	nodes := nodesOf(t, up.Outputs)
+	private := up.Outputs["privateEndpoint"].Value.(string)
+	public := up.Outputs["publicEndpoint"].Value.(string)
+	for _, n := range nodes {
+		m := backend.Machine(n.instanceID)
+		if m == nil {
+			t.Fatalf("node %s: instance %s has no machine", n.name, n.instanceID)
+		}
+		out := mustRun(t, m, "hostname; systemctl is-active natsd; findmnt -no SOURCE /data | xargs lsblk -dno SERIAL")
+		if got := strings.Fields(out); len(got) != 3 || got[0] != n.name || got[1] != "active" || !strings.HasPrefix(got[2], "d-") {
+			t.Errorf("node %s (%s): hostname, natsd, /data's disk serial: %q", n.name, n.instanceID, out)
+		}
+	}
+	t.Logf("verified: %d node(s) on machines named by their instances, natsd active, /data on the data disk found by its ID; privateEndpoint %s, publicEndpoint %s",
+		len(nodes), private, public)
+
+	// Anonymous clients are refused.
+	if nc, err := nats.Connect(private, nats.MaxReconnects(0), nats.Timeout(5*time.Second)); err == nil {
+		nc.Close()
+		t.Errorf("an anonymous client connected to %s", private)
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Errorf("an anonymous client: %v, want an authorization error", err)
+	} else {
+		t.Logf("verified: an anonymous client is refused: %v", err)
+	}
+
+	replicas := min(3, len(nodes))
+	walkthrough{t: t, servers: public, user: "app", password: readmeSecrets["natsnest:appPassword"], replicas: replicas,
+		kill: func(leader string) func() {
+			for _, n := range nodes {
+				if n.name == leader {
+					m := backend.Machine(n.instanceID)
+					m.Kill()
+					return func() {
+						if err := m.Boot(); err != nil {
+							t.Fatalf("booting %s again: %v", leader, err)
+						}
+					}
+				}
+			}
+			t.Fatalf("no node named %s", leader)
+			return nil
+		}}.run(ctx)
+
+	// up again: nothing changes, and no natsd restarts.
+	before := map[string]serviceState{}
+	for _, n := range nodes {
+		before[n.name] = natsdState(t, backend.Machine(n.instanceID))
+	}
+	log = collectSteps()
+	again, err := st.Up(ctx, optup.SuppressProgress(), optup.EventStreams(log.ch))
+	ops = log.result()
+	if err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	t.Logf("step: pulumi up again: the engine's change summary %v", again.Summary.ResourceChanges)
+	for name, o := range ops {
+		if slices.ContainsFunc(o, func(op apitype.OpType) bool { return op != apitype.OpSame && op != apitype.OpRead }) {
+			t.Errorf("second up: %s: %v, want nothing done", name, o)
+		}
+	}
+	for _, n := range nodes {
+		if after := natsdState(t, backend.Machine(n.instanceID)); after != before[n.name] {
+			t.Errorf("second up: %s's natsd %+v → %+v, want the same process", n.name, before[n.name], after)
+		}
+	}
+	t.Logf("verified: up again changed nothing, and no natsd restarted (MainPID and NRestarts the same on %d node(s))", len(nodes))
+	if _, err := st.Preview(ctx, optpreview.SuppressProgress(), optpreview.ExpectNoChanges()); err != nil {
+		t.Errorf("preview after the second up: %v", err)
+	}
+}
+
+type stackNode struct{ name, instanceID, privateIP, publicIP string }
+
+func nodesOf(t *testing.T, out auto.OutputMap) []stackNode {
+	t.Helper()
+	raw, ok := out["nodes"].Value.([]any)
+	if !ok {
+		t.Fatalf("output nodes: %#v", out["nodes"].Value)
+	}
+	var nodes []stackNode
+	for _, r := range raw {
+		m := r.(map[string]any)
+		nodes = append(nodes, stackNode{name: fmt.Sprint(m["name"]), instanceID: fmt.Sprint(m["instanceId"]),
+			privateIP: fmt.Sprint(m["privateIp"]), publicIP: fmt.Sprint(m["publicIp"])})
+	}
+	return nodes
+}
+
+func opsSummary(ops map[string][]apitype.OpType) string {
+	count := map[apitype.OpType]int{}
+	for _, o := range ops {
+		for _, op := range o {
+			count[op]++
+		}
+	}
+	var parts []string
+	for op, n := range count {
+		parts = append(parts, fmt.Sprintf("%s %d", op, n))
+	}
+	sort.Strings(parts)
+	return "steps: " + strings.Join(parts, ", ")
+}
+
+// copyProject copies Pulumi.yaml and stacks/ into dir, so that the engine's
+// runs leave the checkout as it was.
+func copyProject(t *testing.T, dir string) string {
+	t.Helper()
+	root := ".."
+	files := []string{"Pulumi.yaml"}
+	_ = filepath.WalkDir(filepath.Join(root, "stacks"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
