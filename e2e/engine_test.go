@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,23 +93,36 @@ func (e *engine) stack(ctx context.Context, t *testing.T, project string, progra
 // events: "same", "create", "update", "replace", "delete", ….
 type opLog struct {
 	ch   chan events.EngineEvent
-	done chan map[string][]apitype.OpType
+	done chan struct{}
+	mu   sync.Mutex
+	ops  map[string][]apitype.OpType
 }
 
 func collectSteps() *opLog {
-	s := &opLog{ch: make(chan events.EngineEvent), done: make(chan map[string][]apitype.OpType, 1)}
+	s := &opLog{ch: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string][]apitype.OpType{}}
 	go func() {
-		ops := map[string][]apitype.OpType{}
+		defer close(s.done)
 		for ev := range s.ch {
 			if pre := ev.ResourcePreEvent; pre != nil {
 				name := resource.URN(pre.Metadata.URN).Name()
-				ops[name] = append(ops[name], pre.Metadata.Op)
+				s.mu.Lock()
+				s.ops[name] = append(s.ops[name], pre.Metadata.Op)
+				s.mu.Unlock()
 			}
 		}
-		s.done <- ops
 	}()
 	return s
 }
 
-// result waits for the operation's events to end.
-func (s *opLog) result() map[string][]apitype.OpType { return <-s.done }
+// result is the steps seen. The Automation API closes the channel when an
+// operation ends, but not when it fails before the engine starts (a config
+// the CLI refuses): then what was seen is all there is.
+func (s *opLog) result() map[string][]apitype.OpType {
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.ops)
+}
