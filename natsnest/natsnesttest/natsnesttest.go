@@ -133,17 +133,51 @@ type Mocks struct {
 // idPrefixes make IDs look like Alibaba Cloud's: "i-…" for an instance.
 var idPrefixes = map[string]string{
 	"alicloud:vpc/network:Network": "vpc-", "alicloud:vpc/switch:Switch": "vsw-",
-	SecurityGroup: "sg-", SecurityGroupRule: "sgr-", Instance: "i-",
-	Disk: "d-", "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment": "att-",
-	EIP: "eip-", "alicloud:ecs/eipAssociation:EipAssociation": "eipa-",
+	SecurityGroup: "sg-", Instance: "i-", Disk: "d-", EIP: "eip-",
+}
+
+// compositeIDs are the IDs the provider composes of its inputs
+// (terraform-provider-alicloud v1.144.0): "d-…:i-…" for a disk attachment,
+// "eip-…:i-…" for an EIP association, "sg-…:ingress:tcp:22/22:intranet:
+// 10.0.0.0/8:accept:1" for a security group rule.
+var compositeIDs = map[string][]string{
+	"alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment": {"diskId", "instanceId"},
+	"alicloud:ecs/eipAssociation:EipAssociation":       {"allocationId", "instanceId"},
+	SecurityGroupRule: {"securityGroupId", "type", "ipProtocol", "portRange", "nicType", "cidrIp|sourceSecurityGroupId", "policy", "priority"},
+}
+
+// compositeID joins the inputs keys names, "" when one is unknown.
+func compositeID(in resource.PropertyMap, keys []string) string {
+	var parts []string
+	for _, k := range keys {
+		v := ""
+		for _, alt := range strings.Split(k, "|") {
+			p := in[resource.PropertyKey(alt)]
+			for p.IsSecret() {
+				p = p.SecretValue().Element
+			}
+			switch {
+			case p.IsString() && p.StringValue() != "":
+				v = p.StringValue()
+			case p.IsNumber():
+				v = strconv.Itoa(int(p.NumberValue()))
+			}
+			if v != "" {
+				break
+			}
+		}
+		parts = append(parts, v)
+	}
+	return strings.Join(parts, ":")
 }
 
 // New returns Mocks for Hangzhou's zones and the default image.
 func New() *Mocks { return &Mocks{} }
 
 // NewResource records the resource and gives it an ID shaped like Alibaba
-// Cloud's ("i-<name>" for an instance, "sg-<name>" for a security group;
-// "<name>-id" for other resources) and, for ECS instances and EIPs,
+// Cloud's ("i-<name>" for an instance, "sg-<name>" for a security group,
+// "d-…:i-…" for a disk attachment, as compositeIDs says; "<name>-id" for
+// other resources) and, for ECS instances and EIPs,
 // addresses that do not depend on the order in which the engine registers
 // them: a Cluster's node n (its instance "…-n", its EIP "…-n-eip") gets
 // 172.16.0.(10+n) and 47.0.0.n; any other instance or EIP gets the next of
@@ -201,6 +235,9 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.ID = args.Name + "-id"
 		if p, ok := idPrefixes[args.TypeToken]; ok {
 			r.ID = p + args.Name
+		}
+		if keys, ok := compositeIDs[args.TypeToken]; ok {
+			r.ID = compositeID(args.Inputs, keys)
 		}
 	}
 	r.State = state

@@ -51,6 +51,23 @@ func TestMocksRunACluster(t *testing.T) {
 	if pw := inst.Input("password"); pw != "Instance-Pw-42" {
 		t.Errorf("Input does not see through the secret: %q", pw)
 	}
+	// IDs the provider composes of its inputs, as terraform-provider-alicloud
+	// v1.144.0 does.
+	for typ, want := range map[string]string{
+		"alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment": "d-c-nats-2-data:i-c-nats-2",
+		"alicloud:ecs/eipAssociation:EipAssociation":       "eip-c-nats-2-eip:i-c-nats-2",
+	} {
+		var ids []string
+		for _, r := range m.Resources(typ) {
+			ids = append(ids, r.ID)
+		}
+		if !strings.Contains(strings.Join(ids, " "), want) {
+			t.Errorf("%s IDs %v, want one %s", typ, ids, want)
+		}
+	}
+	if r, ok := m.Resource(natsnesttest.SecurityGroupRule, "c-sg-ssh"); !ok || r.ID != "sg-c-sg:ingress:tcp:22/22:intranet:203.0.113.7/32:accept:1" {
+		t.Errorf("the SSH rule's ID: %q", r.ID)
+	}
 	if n := len(m.Resources(natsnesttest.Command)); n != 3*7 {
 		t.Errorf("%d commands, want 7 per node", n)
 	}
