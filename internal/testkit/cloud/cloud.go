@@ -34,6 +34,9 @@ type Backend interface {
 	Start(id string) error
 	// Release removes an instance's machine.
 	Release(id string) error
+	// Readdress gives a stopped instance another private address (a new
+	// vswitch or private_ip).
+	Readdress(id, ip string) error
 	// NewDisk makes a block device whose serial is the disk ID.
 	NewDisk(id string, sizeGiB int) error
 	DeleteDisk(id string) error

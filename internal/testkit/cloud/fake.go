@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -138,4 +139,50 @@ func (r *Recorder) Disassociate(addr, instanceID string) error {
 	defer r.mu.Unlock()
 	delete(r.eips, addr)
 	return nil
+}
+
+func (r *Recorder) Readdress(id, ip string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, err := r.inst(id)
+	if err == nil {
+		if i.Running {
+			return fmt.Errorf("recorder: instance %s is running", id)
+		}
+		i.PrivateIP = ip
+	}
+	return err
+}
+
+// Snapshot is the instances and their boots at one moment.
+type Snapshot map[string]int
+
+// Snapshot is every instance's boot count now.
+func (r *Recorder) Snapshot() Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Snapshot{}
+	for id, i := range r.instances {
+		s[id] = i.Boots
+	}
+	return s
+}
+
+// InstanceIDs are the instances, sorted.
+func (s Snapshot) InstanceIDs() []string {
+	var ids []string
+	for id := range s {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TotalBoots is the sum of every instance's boots.
+func (s Snapshot) TotalBoots() int {
+	n := 0
+	for _, b := range s {
+		n += b
+	}
+	return n
 }

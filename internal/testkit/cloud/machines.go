@@ -171,3 +171,15 @@ func (b *Machines) DiskOn(id string) string {
 	}
 	return d.On()
 }
+
+func (b *Machines) Readdress(id, ip string) error {
+	m, err := b.vm(id)
+	if err != nil {
+		return err
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return err
+	}
+	return m.SetAddr(a)
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
@@ -191,11 +192,21 @@ func checkNetworkAddress(v resource.PropertyValue) string {
 // keepInputs is an update that changes nothing of the outside world: the
 // new inputs with the computed outputs kept.
 func keepInputs(c *Cloud, o *object, news resource.PropertyMap, changed []string) (resource.PropertyMap, error) {
-	out := o.state.Copy()
-	for k, v := range news {
-		out[k] = v
+	return withComputed(o, news), nil
+}
+
+// withComputed is the new inputs and the object's computed outputs (an
+// input no longer given is gone from the state).
+func withComputed(o *object, news resource.PropertyMap) resource.PropertyMap {
+	out := news.Copy()
+	for _, k := range o.kind.computed {
+		if _, given := news[resource.PropertyKey(k)]; !given {
+			if v, ok := o.state[resource.PropertyKey(k)]; ok {
+				out[resource.PropertyKey(k)] = v
+			}
+		}
 	}
-	return out, nil
+	return out
 }
 
 // --- vswitch ---------------------------------------------------------------
@@ -206,7 +217,7 @@ var switchKind = &kind{
 		"cidrBlock": "30", "ipv6CidrBlock": "35", "vpcId": "64", "zoneId": "69", "availabilityZone": "76",
 	}),
 	required: []string{"cidrBlock", "vpcId"}, // vswitch.go:30, :64
-	computed: []string{"status"},
+	computed: []string{"status", "zoneId", "availabilityZone"},
 	create: func(c *Cloud, name string, in resource.PropertyMap) (string, resource.PropertyMap, error) {
 		zone := str(in, "zoneId")
 		if zone == "" {
@@ -250,6 +261,7 @@ var sgKind = &kind{
 	token: SGToken, short: "security group",
 	forceNew: forceNew(sgGo, map[string]string{"vpcId": "40", "securityGroupType": "49"}),
 	defaults: map[string]resource.PropertyValue{"securityGroupType": resource.NewProperty("normal")}, // sg.go:49
+	computed: []string{"innerAccessPolicy"},
 	validations: []validation{
 		length("name", cite(sgGo, "28"), 2, 128),
 		length("description", cite(sgGo, "34"), 2, 256),
@@ -289,5 +301,31 @@ func strs(m resource.PropertyMap, key string) []string {
 			}
 		}
 	}
+	return out
+}
+
+// Rule is one of the cloud's rules for what a change of one argument does.
+type Rule struct {
+	Token, Property string
+	// Effect is "replace" (ForceNew) or "stop-start" (the instance is
+	// stopped, changed and started).
+	Effect string
+	Cite   string
+}
+
+// Rules is every replacement and stop/start rule, sorted.
+func Rules() []Rule {
+	var out []Rule
+	for token, k := range kinds {
+		for prop, c := range k.forceNew {
+			out = append(out, Rule{token, prop, "replace", c})
+		}
+	}
+	for prop, c := range instanceStopStart {
+		out = append(out, Rule{InstanceToken, prop, "stop-start", c})
+	}
+	slices.SortFunc(out, func(a, b Rule) int {
+		return strings.Compare(a.Token+" "+a.Property, b.Token+" "+b.Property)
+	})
 	return out
 }

@@ -129,10 +129,24 @@ var instanceKind = &kind{
 	remove:   releaseInstance,
 }
 
-func createInstance(c *Cloud, name string, in resource.PropertyMap) (string, resource.PropertyMap, error) {
-	sw := c.get(SwitchToken, str(in, "vswitchId"))
+// vswitchOf is the instance's vswitch: vswitch_id, or the older subnet_id
+// (ConflictsWith each other, instance.go:253).
+func vswitchOf(c *Cloud, in resource.PropertyMap) (*object, error) {
+	id := str(in, "vswitchId")
+	if id == "" {
+		id = str(in, "subnetId")
+	}
+	sw := c.get(SwitchToken, id)
 	if sw == nil {
-		return "", nil, fmt.Errorf("InvalidVSwitchId.NotFound: %q", str(in, "vswitchId"))
+		return nil, fmt.Errorf("InvalidVSwitchId.NotFound: %q", id)
+	}
+	return sw, nil
+}
+
+func createInstance(c *Cloud, name string, in resource.PropertyMap) (string, resource.PropertyMap, error) {
+	sw, err := vswitchOf(c, in)
+	if err != nil {
+		return "", nil, err
 	}
 	zone := str(in, "availabilityZone")
 	if zone != "" && zone != str(sw.state, "zoneId") {
@@ -197,8 +211,26 @@ func updateInstance(c *Cloud, o *object, news resource.PropertyMap, changed []st
 			}
 			c.logf("stop instance %s for %v (%s)", o.id, restart, cite(instanceGo, "808-835"))
 		}
-		if slices.Contains(restart, "privateIp") || slices.Contains(restart, "vswitchId") {
-			return nil, fmt.Errorf("the emulated cloud does not move instance %s to another address or vswitch", o.id)
+		// ModifyInstanceVpcAttribute while stopped (instance.go:1657-1660).
+		if slices.Contains(restart, "privateIp") || slices.Contains(restart, "vswitchId") || slices.Contains(restart, "subnetId") {
+			sw, err := vswitchOf(c, news)
+			if err != nil {
+				return nil, err
+			}
+			if str(sw.state, "zoneId") != str(o.state, "availabilityZone") {
+				return nil, fmt.Errorf("InvalidVSwitchId.ZoneMismatch: vswitch %s is not in the instance's zone %s", sw.id, str(o.state, "availabilityZone"))
+			}
+			delete(c.objects, o.id) // its own address is free to keep
+			ip, err := c.allocatePrivateIP(sw, str(news, "privateIp"))
+			c.objects[o.id] = o
+			if err != nil {
+				return nil, err
+			}
+			if err := c.Backend.Readdress(o.id, ip.String()); err != nil {
+				return nil, err
+			}
+			out["privateIp"] = resource.NewProperty(ip.String())
+			c.logf("move instance %s to %s in %s (%s)", o.id, ip, sw.id, cite(instanceGo, "1657-1660"))
 		}
 		if target == statusRunning {
 			if err := c.Backend.Start(o.id); err != nil {
@@ -207,8 +239,10 @@ func updateInstance(c *Cloud, o *object, news resource.PropertyMap, changed []st
 			c.logf("start instance %s (%s)", o.id, cite(instanceGo, "853-887"))
 		}
 	}
-	for k, v := range news {
-		out[k] = v
+	ip := out["privateIp"]
+	out = withComputed(o, news)
+	if _, given := news["privateIp"]; !given {
+		out["privateIp"] = ip
 	}
 	out["status"] = resource.NewProperty(target)
 	return out, nil
@@ -300,7 +334,7 @@ var diskKind = &kind{
 		oneOf("paymentType", cite(diskGo, "105"), "PayAsYouGo", "Subscription"),
 		oneOf("type", cite(diskGo, "148"), "offline", "online"),
 	},
-	computed: []string{"status"},
+	computed: []string{"status", "zoneId"},
 	create: func(c *Cloud, name string, in resource.PropertyMap) (string, resource.PropertyMap, error) {
 		zone := str(in, "zoneId")
 		if zone == "" {
@@ -473,6 +507,7 @@ var eipAssocKind = &kind{
 		"allocationId": "27", "instanceId": "33", "instanceType": "39", "privateIpAddress": "52",
 	}),
 	required: []string{"allocationId", "instanceId"},
+	computed: []string{"instanceType"},
 	create: func(c *Cloud, name string, in resource.PropertyMap) (string, resource.PropertyMap, error) {
 		eip, inst := c.get(EIPToken, str(in, "allocationId")), c.get(InstanceToken, str(in, "instanceId"))
 		if eip == nil || inst == nil {

@@ -145,6 +145,24 @@ func (m *Machine) CurrentHostKey() (ssh.PublicKey, error) {
 	return k, err
 }
 
+// SetAddr gives a powered-off machine another address in the VPC.
+func (m *Machine) SetAddr(a netip.Addr) error {
+	if m.running() {
+		return fmt.Errorf("machines: %s must be off to change its address", m.Name)
+	}
+	if !m.fleet.Prefix.Contains(a) {
+		return fmt.Errorf("machines: %s is outside the VPC %s", a, m.fleet.Prefix)
+	}
+	if err := run("ip", "-n", m.netns, "addr", "flush", "dev", "eth0"); err != nil {
+		return err
+	}
+	if err := run("ip", "-n", m.netns, "addr", "add", fmt.Sprintf("%s/%d", a, m.fleet.Prefix.Bits()), "dev", "eth0"); err != nil {
+		return err
+	}
+	m.Addr = a.String()
+	return nil
+}
+
 // BootID is the machine's current boot ID: nspawn gives every boot a new one.
 func (m *Machine) BootID() (string, error) {
 	out, err := m.Run("cat /proc/sys/kernel/random/boot_id")
