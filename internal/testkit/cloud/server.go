@@ -64,6 +64,21 @@ func structOf(m resource.PropertyMap) (*structpb.Struct, error) {
 	return plugin.MarshalProperties(m, marshal)
 }
 
+// decode is the kind a URN names and the property maps of the structs.
+func decode(urn string, structs ...*structpb.Struct) (*kind, []resource.PropertyMap, error) {
+	k, err := kindOf(urn)
+	if err != nil {
+		return nil, nil, err
+	}
+	maps := make([]resource.PropertyMap, len(structs))
+	for i, st := range structs {
+		if maps[i], err = props(st); err != nil {
+			return nil, nil, err
+		}
+	}
+	return k, maps, nil
+}
+
 // typeOf is a URN's resource type.
 func typeOf(urn string) string { return string(resource.URN(urn).Type()) }
 
@@ -139,14 +154,11 @@ func (s *server) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pulum
 // Check validates the inputs as the real provider's schema does and fills
 // in its defaults.
 func (s *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	k, err := kindOf(req.GetUrn())
+	k, m, err := decode(req.GetUrn(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	news, err := props(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
+	news := m[0]
 	for key, def := range k.defaults {
 		if _, ok := news[resource.PropertyKey(key)]; !ok {
 			news[resource.PropertyKey(key)] = def
@@ -174,18 +186,11 @@ func (s *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 // Diff classifies every changed input: a ForceNew argument replaces, any
 // other updates in place.
 func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	k, err := kindOf(req.GetUrn())
+	k, m, err := decode(req.GetUrn(), req.GetOldInputs(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	olds, err := props(req.GetOldInputs())
-	if err != nil {
-		return nil, err
-	}
-	news, err := props(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
+	olds, news := m[0], m[1]
 	detailed := map[string]*pulumirpc.PropertyDiff{}
 	var diffs, replaces []string
 	for _, key := range changedKeys(olds, news) {
@@ -210,14 +215,11 @@ func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 }
 
 func (s *server) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	k, err := kindOf(req.GetUrn())
+	k, m, err := decode(req.GetUrn(), req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	in, err := props(req.GetProperties())
-	if err != nil {
-		return nil, err
-	}
+	in := m[0]
 	if req.GetPreview() {
 		out := in.Copy()
 		for _, key := range k.computed {
@@ -237,14 +239,11 @@ func (s *server) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulum
 }
 
 func (s *server) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	k, err := kindOf(req.GetUrn())
+	k, m, err := decode(req.GetUrn(), req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	state, err := props(req.GetProperties())
-	if err != nil {
-		return nil, err
-	}
+	state := m[0]
 	out, ok := s.c.read(k, req.GetId())
 	if !ok {
 		return &pulumirpc.ReadResponse{}, nil
@@ -257,18 +256,11 @@ func (s *server) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc
 }
 
 func (s *server) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	k, err := kindOf(req.GetUrn())
+	k, m, err := decode(req.GetUrn(), req.GetOldInputs(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	olds, err := props(req.GetOldInputs())
-	if err != nil {
-		return nil, err
-	}
-	news, err := props(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
+	olds, news := m[0], m[1]
 	if req.GetPreview() {
 		st, err := structOf(news)
 		return &pulumirpc.UpdateResponse{Properties: st}, err
