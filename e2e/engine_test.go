@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,22 +104,53 @@ type opLog struct {
 	done chan struct{}
 	mu   sync.Mutex
 	ops  map[string][]apitype.OpType
+	// began and ended are, per resource name, the position in the event
+	// stream of its last step's start and end: a step that began after
+	// another ended ran after it.
+	began, ended map[string]int
+	// logs are, per resource name, the lines the engine printed for it
+	// (a command's streamed stdout and stderr, warnings, errors).
+	logs map[string][]string
+	seq  int
 }
 
 func collectSteps() *opLog {
-	s := &opLog{ch: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string][]apitype.OpType{}}
+	s := &opLog{ch: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string][]apitype.OpType{},
+		began: map[string]int{}, ended: map[string]int{}, logs: map[string][]string{}}
 	go func() {
 		defer close(s.done)
 		for ev := range s.ch {
-			if pre := ev.ResourcePreEvent; pre != nil {
-				name := resource.URN(pre.Metadata.URN).Name()
-				s.mu.Lock()
-				s.ops[name] = append(s.ops[name], pre.Metadata.Op)
-				s.mu.Unlock()
+			s.mu.Lock()
+			s.seq++
+			switch {
+			case ev.ResourcePreEvent != nil:
+				name := resource.URN(ev.ResourcePreEvent.Metadata.URN).Name()
+				s.ops[name] = append(s.ops[name], ev.ResourcePreEvent.Metadata.Op)
+				s.began[name] = s.seq
+			case ev.ResOutputsEvent != nil:
+				s.ended[resource.URN(ev.ResOutputsEvent.Metadata.URN).Name()] = s.seq
+			case ev.DiagnosticEvent != nil && ev.DiagnosticEvent.URN != "":
+				name := resource.URN(ev.DiagnosticEvent.URN).Name()
+				s.logs[name] = append(s.logs[name], strings.TrimRight(ev.DiagnosticEvent.Message, "\n"))
 			}
+			s.mu.Unlock()
 		}
 	}()
 	return s
+}
+
+// log is what the engine printed for the resource name, one string.
+func (s *opLog) log(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.logs[name], "\n")
+}
+
+// after says whether name's step began after prev's had ended.
+func (s *opLog) after(name, prev string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended[prev] != 0 && s.began[name] > s.ended[prev]
 }
 
 // result is the steps seen. The Automation API closes the channel when an

@@ -1,15 +1,18 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud/ecs"
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 )
 
@@ -199,4 +202,39 @@ func TestExecMock(t *testing.T) {
 		t.Errorf("connection outside the fleet: %v", err)
 	}
 	t.Log("verified: a failing command fails the deployment with its exit status and stderr and stops its dependents; connections outside the fleet are refused before dialing")
+}
+
+// firstBoot stays here while production_test.go still deploys through the mock.
+// firstBoot checks the steps that bring new hosts up: each host's start
+// step started natsd, and its service step, which rolls changes one host
+// after the other, was created and ran nothing. It says how long the start
+// steps took, which run in parallel, and how long the chain of service
+// steps took, which run one after the other.
+func firstBoot(t *testing.T, d *Deployment, prefix string, names []string) string {
+	t.Helper()
+	var starts []string
+	var chainStart, chainEnd time.Duration
+	for _, name := range names {
+		st := d.Find(fmt.Sprintf("%s-%s-%s", prefix, name, provision.StepStart))
+		sv := d.Find(fmt.Sprintf("%s-%s-%s", prefix, name, provision.StepService))
+		if st == nil || sv == nil {
+			t.Fatalf("%s: no start or service step", name)
+		}
+		if !strings.Contains(st.Stdout, "natsd started,") {
+			t.Errorf("%s: the start step did not start natsd:\n%s%s", name, st.Stdout, st.Stderr)
+		}
+		if sv.Op != "create" || sv.Script != "" {
+			t.Errorf("%s: the service step was %s and ran %q, want created, running nothing", name, sv.Op, firstLines(sv.Script, 2))
+		}
+		if sv.Start < st.End {
+			t.Errorf("%s: the service step began before the start step had finished", name)
+		}
+		starts = append(starts, (st.End - st.Start).Round(10*time.Millisecond).String())
+		if chainStart == 0 || sv.Start < chainStart {
+			chainStart = sv.Start
+		}
+		chainEnd = max(chainEnd, sv.End)
+	}
+	return fmt.Sprintf("start steps (in parallel) took %s; the chain of %d service steps, created running nothing, %s",
+		strings.Join(starts, " "), len(names), (chainEnd - chainStart).Round(time.Millisecond))
 }
