@@ -2,10 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,10 +17,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
 	"github.com/natsnest/pulumi-natsnest/internal/program"
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/natsnest/pulumi-natsnest/internal/testkit/cloud"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 	"github.com/natsnest/pulumi-natsnest/natsnest"
@@ -35,41 +41,12 @@ const (
 	streamName      = "E2E"
 	clusterStack    = "../stacks/Pulumi.cluster.yaml"
 	clusterResource = program.ClusterName
+	keyPairName     = "natsnest-e2e"
 )
 
-// clusterProgram is the root program (internal/program.Program) as far as a
-// mock can run it: the stack's config through program.ClusterArgsFromConfig
-// into natsnest.NewCluster, under the same component name.
-func clusterProgram(cfg map[string]string, endpoint *string) pulumi.RunFunc {
-	return func(ctx *pulumi.Context) error {
-		args, err := program.ClusterArgsFromConfig(func(key string) (string, bool) {
-			v, ok := cfg[key]
-			return v, ok
-		})
-		if err != nil {
-			return err
-		}
-		cluster, err := natsnest.NewCluster(ctx, clusterResource, args)
-		if err != nil {
-			return err
-		}
-		cluster.PublicEndpoint.ApplyT(func(s string) string { *endpoint = s; return s })
-		ctx.Export("publicEndpoint", cluster.PublicEndpoint)
-		return nil
-	}
-}
-
-// rootPasswordsMatch is an sshd_config Match block that lets root log in
-// with a password, which the keys-only base step must overrule.
-const rootPasswordsMatch = "Match User root\n\tPasswordAuthentication yes\n\tKbdInteractiveAuthentication yes\n"
-
-// plantedUploadLink is where natsnest once staged uploads: a symbolic link
-// there must not redirect one.
-const plantedUploadLink = "/var/tmp/natsnest"
-
 // serversProgram provisions natsnest.Servers onto one existing machine,
-// downloading nats-server from url.
-func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, endpoint *string) pulumi.RunFunc {
+// downloading nats-server from url, and exports its private endpoint.
+func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		srv, err := natsnest.NewServers(ctx, "edge", &natsnest.ServersArgs{
 			ServerOptions: natsnest.ServerOptions{
@@ -85,6 +62,7 @@ func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, end
 				DataDevice:     m.DataDevice,
 				// Without a block device here, the disk step keeps the store in a directory.
 				NoDataDisk: m.DataDevice == "",
+				HostKey:    pulumi.String(m.HostKeyLine),
 			}},
 			SSH:    natsnest.SSH{User: "root", PrivateKey: pulumi.ToSecret(pulumi.String(f.PrivateKeyPEM)).(pulumi.StringOutput)},
 			Binary: natsnest.Binary{URL: pulumi.String(url), SHA256: sum},
@@ -92,195 +70,108 @@ func serversProgram(f *machines.Fleet, m *machines.Machine, url, sum string, end
 		if err != nil {
 			return err
 		}
-		srv.PrivateEndpoint.ApplyT(func(s string) string { *endpoint = s; return s })
+		ctx.Export("privateEndpoint", srv.PrivateEndpoint)
 		return nil
 	}
 }
 
-// TestProduction deploys the production programs onto four machines and
-// checks what a user of natsnest relies on (docs/architecture.md §3, §3a, §3b).
+// TestProduction deploys the production programs through the real Pulumi
+// engine (the Automation API and the pulumi-command plugin) and checks what
+// a user of natsnest relies on (docs/architecture.md §3, §3a, §3b):
+//
+//   - servers: natsnest.Servers, an inline program, onto a machine booted
+//     beforehand with a loop-device data disk, nats-server downloaded from
+//     a presigned-looking URL; then a second up, a new signature and a
+//     tampered archive;
+//   - cluster: the root program (internal/program.Program, the repository's
+//     Pulumi.yaml and stacks/Pulumi.cluster.yaml) on the emulated Alibaba
+//     Cloud, in key-pair mode, nats-server uploaded; then an R3 stream, two
+//     failovers and a second up.
+//
+// The two run one after the other, each with a fleet of its own: a fleet
+// holds the machines' lock and bridge for its whole life, and the cloud's
+// fleet is a VPC whose machines only the cloud boots.
 func TestProduction(t *testing.T) {
 	machines.Require(t)
 	s := &steps{t: t}
 	began := time.Now()
-
-	cfg := stackConfig(t, clusterStack)
-	nodes := 3
-	if cfg["nodeCount"] != "3" {
-		t.Fatalf("%s: nodeCount %q, the test expects the 3-node template", clusterStack, cfg["nodeCount"])
-	}
-	var zones []string
-	if z := cfg["zones"]; z != "" {
-		if err := json.Unmarshal([]byte(z), &zones); err != nil {
-			t.Fatalf("%s: zones %s: %v", clusterStack, z, err)
-		}
-	}
-	diskGiB := 40
-	fmt.Sscan(cfg["dataDiskSize"], &diskGiB)
-
-	s.Step("boot 4 Debian %s machines: nats-1..3 for natsnest.Cluster (zram data disks of %d GiB, found by serial number like ECS disks), edge-1 for natsnest.Servers (a loop-device data disk, named by device path)", machines.Suite, diskGiB)
-	fleet := machines.New(t, machines.Options{
-		Names:     []string{"nats-1", "nats-2", "nats-3", "edge-1"},
-		DiskKinds: []machines.DiskKind{machines.DiskZram, machines.DiskZram, machines.DiskZram, machines.DiskLoop},
-		DiskSize:  int64(diskGiB) << 30,
+	t.Run("servers", func(t *testing.T) {
+		s.t = t
+		productionServers(t, s)
 	})
-	cl, edge := fleet.Machines[:nodes], fleet.Machines[nodes]
+	t.Run("cluster", func(t *testing.T) {
+		s.t = t
+		productionCluster(t, s)
+	})
+	s.t = t
+	t.Logf("e2e: everything above verified in %s", time.Since(began).Round(time.Second))
+}
+
+// productionServers: natsnest.Servers with one host, by the real engine.
+func productionServers(t *testing.T, s *steps) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
+	defer cancel()
+	tmp := t.TempDir()
+	eng := newEngine(t, tmp)
+
+	s.Step("boot a Debian %s machine edge-1 for natsnest.Servers (a loop-device data disk, named by device path)", machines.Suite)
+	fleet := machines.New(t, machines.Options{Names: []string{"edge-1"}, DiskKinds: []machines.DiskKind{machines.DiskLoop}})
+	edge := fleet.Machines[0]
 	logJournalsOnFailure(t, fleet, 60)
-	if !fleet.DataDisks {
-		t.Log(fleet.DataDiskNote)
-		t.Fatalf("natsnest.Cluster finds each node's data disk by its serial number, which needs block devices in the machines; this host cannot give them any (%s)", fleet.DataDiskNote)
+	if !fleet.DataDisks || edge.DataDevice == "" {
+		t.Fatalf("natsnest.Servers is checked with a DataDevice, which needs a loop device in the machine; this host cannot give one (%s)", fleet.DataDiskNote)
 	}
 
 	s.Step("build nats-server v%s for linux/amd64 (the pinned release) and serve it as a release archive on the bridge", version.NATSServer)
 	rel := buildRelease(t, fleet)
 	s.Verified("binary sha256 %s; %s sha256 %s", rel.BinarySHA[:16], rel.URL, rel.SHA256[:16])
 
-	// --- (a) the production program: natsnest.Cluster ---------------------
-	cfg["keyPairName"] = "natsnest-e2e"
-	cfg["sshPrivateKey"] = fleet.PrivateKeyPEM
-	cfg["adminPassword"] = adminPassword
-	cfg["appPassword"] = appPassword
-	cfg["stackSecret"] = clusterSecret
-	cfg["sshCidr"] = fleet.Prefix.String()
-	s.Step("plant on each Cluster machine what an admin or another local user may have left: a Match block letting root log in with a password, and %s as a symbolic link to /usr/local/sbin", plantedUploadLink)
-	for _, m := range cl {
-		// Retried: right after boot sshd may still be restarting (the
-		// deployment's own connections retry the same way).
-		// The check runs in the same session: a reloaded sshd re-executes
-		// itself and refuses connections for a moment.
-		plant := fmt.Sprintf("grep -qx 'Match User root' /etc/ssh/sshd_config || printf '%%s' %s >>/etc/ssh/sshd_config; systemctl reload ssh && ln -sfn /usr/local/sbin %s && sshd -T -C user=root,host=localhost,addr=127.0.0.1 | grep -E '^passwordauthentication '",
-			provision.ShellQuote("\n"+rootPasswordsMatch), plantedUploadLink)
-		var out string
-		if err := eventually(60*time.Second, func() error { var err error; out, err = m.Run(plant); return err }); err != nil {
-			t.Fatalf("%s: planting: %v", m.Name, err)
-		}
-		if strings.TrimSpace(out) != "passwordauthentication yes" {
-			t.Fatalf("%s: the planted Match block does not turn passwords on for root: %q", m.Name, out)
-		}
+	// Servers logs in with a key and no password: a keys-only deploy, so
+	// its base step must overrule what is planted here.
+	s.Step("plant on %s what an admin or another local user may have left: a Match block letting root log in with a password, and %s as a symbolic link to /usr/local/sbin", edge.Name, plantedUploadLink)
+	if err := plant(edge); err != nil {
+		t.Fatal(err)
 	}
-	s.Verified("root may log in with a password on nats-1..3 (sshd -T -C user=root), and %s points at /usr/local/sbin", plantedUploadLink)
+	s.Verified("root may log in with a password on %s (sshd -T -C user=root), and %s points at /usr/local/sbin", edge.Name, plantedUploadLink)
 
-	s.Step("deploy the root program's natsnest.Cluster from %s (nodeCount %s, zones %v, publicAccess %s), binary uploaded from this machine",
-		filepath.Base(clusterStack), cfg["nodeCount"], zones, cfg["publicAccess"])
-	clusterMock := &ExecMock{Fleet: fleet, Logf: t.Logf, Zones: zones}
-	var clusterURL string
-	d1, err := clusterMock.Deploy(clusterProgram(cfg, &clusterURL))
-	if err != nil {
-		t.Fatalf("deploying natsnest.Cluster: %v", err)
-	}
-	uploads := 0
-	for _, ev := range d1.Commands() {
-		if ev.Type == typeCopyToRemote {
-			uploads++
-		}
-	}
-	s.Verified("natsnest.Cluster deployed in %s: %d resources, %d commands run over SSH (%d uploads); publicEndpoint %s; %s",
-		d1.Took.Round(time.Second), len(d1.Events), len(d1.Commands()), uploads, clusterURL,
-		firstBoot(t, d1, clusterResource+"-servers", []string{"nats-1", "nats-2", "nats-3"}))
-
-	// --- (b) natsnest.Servers onto an existing machine, binary downloaded --
-	s.Step("deploy natsnest.Servers with 1 host (%s, data disk %s) downloading nats-server from %s with its checksum", edge.Name, edge.DataDevice, rel.URL)
-	edgeMock := &ExecMock{Fleet: fleet, Logf: t.Logf}
-	var edgeURL string
 	// Presigned, as an OSS URL is: its signature must reach the node on the
 	// binary step's stdin only, and no command line or output.
 	const signature = "e2e-s1gnature-0f3c"
 	presigned := rel.URL + "?Signature=" + signature
-	d2, err := edgeMock.Deploy(serversProgram(fleet, edge, presigned, rel.SHA256, &edgeURL))
-	if err != nil {
-		t.Fatalf("deploying natsnest.Servers: %v", err)
+	s.Step("pulumi up natsnest.Servers (inline program, real engine) with 1 host (%s, data disk %s) downloading nats-server from %s?Signature=… with its checksum", edge.Name, edge.DataDevice, rel.URL)
+	edgeProgram := serversProgram(fleet, edge, presigned, rel.SHA256)
+	st := eng.stack(ctx, t, "natsnest-edge", func(ctx *pulumi.Context) error { return edgeProgram(ctx) }, nil)
+	up := upObserved(ctx, st)
+	if up.err != nil {
+		t.Fatalf("pulumi up natsnest.Servers: %v", up.err)
 	}
-	for _, ev := range d2.Commands() {
-		if strings.Contains(ev.Script+ev.Stdout+ev.Stderr, signature) {
-			t.Errorf("%s: the URL's signature is in the command line or the output", ev.Name)
-		}
-		if strings.HasSuffix(ev.Name, "-binary") && ev.Stdin != provision.BinaryPayload(presigned) {
-			t.Errorf("%s: stdin %q does not carry the presigned URL", ev.Name, ev.Stdin)
-		}
+	n := onlyOps(t, "first up", up.ops, apitype.OpCreate)
+	edgeURL, _ := up.res.Outputs["privateEndpoint"].Value.(string)
+	if edgeURL != "nats://"+edge.Addr+":4222" {
+		t.Errorf("privateEndpoint %q, want nats://%s:4222", edgeURL, edge.Addr)
 	}
+	state := exportState(ctx, t, st)
+	binaryStep := "edge-" + edge.Name + "-" + provision.StepBinary
+	checkSignature(t, signature, presigned, binaryStep, state, up)
 	if hits := fleet.HTTPHits(rel.Path); hits < 1 {
 		t.Errorf("%s was never downloaded (%d requests)", rel.URL, hits)
 	}
-	s.Verified("natsnest.Servers deployed in %s: %d commands; %s downloaded %s (%d requests) from a presigned URL whose signature was only on the binary step's stdin, in no command line or output",
-		d2.Took.Round(time.Second), len(d2.Commands()), edge.Name, rel.Path, fleet.HTTPHits(rel.Path))
+	s.Verified("natsnest.Servers deployed by the engine in %s: %d resources created (%s); %s downloaded %s (%d requests) from a presigned URL; the signature is in none of the %d engine events, in no command's create/update/delete/stdout/stderr in the state (secrets shown), only on %s's stdin (base64, a secret)",
+		up.took.Round(time.Second), n, opsSummary(up.ops), edge.Name, rel.Path, fleet.HTTPHits(rel.Path), len(up.events), binaryStep)
 
-	// --- every node ---------------------------------------------------------
-	layout := provision.DefaultLayout()
-	s.Step("check every machine: natsd under systemd, its user, binary, data disk, and the files on disk against what the program rendered")
-	for _, m := range fleet.Machines {
-		d := d1
-		wantSHA, delivery := rel.BinarySHA, "uploaded"
-		if m == edge {
-			d, delivery = d2, "downloaded"
-		}
-		st := natsdState(t, m)
-		if st.Active != "active" || st.MainPID == 0 || st.User != layout.User {
-			t.Errorf("%s: natsd %+v, want active, running as %s", m.Name, st, layout.User)
-		}
-		out := mustRun(t, m, fmt.Sprintf("sha256sum %s | cut -d' ' -f1; %s --version; findmnt -n -o SOURCE,FSTYPE %s; stat -c '%%a %%U' %s/routes.conf 2>/dev/null || echo no-routes",
-			layout.Binary, layout.Binary, layout.DataMount, layout.ConfigDir))
-		lines := strings.Split(out, "\n")
-		if len(lines) < 4 || lines[0] != wantSHA || !strings.Contains(lines[1], "v"+version.NATSServer) {
-			t.Errorf("%s: binary: %q, want sha256 %s and version %s", m.Name, out, wantSHA, version.NATSServer)
-		}
-		if fleet.DataDisks && (len(lines) < 3 || !strings.HasPrefix(lines[2], m.DataDevice) || !strings.Contains(lines[2], "ext4")) {
-			t.Errorf("%s: %s is %q, want %s (ext4)", m.Name, layout.DataMount, lines[2], m.DataDevice)
-		}
-		files := renderedFiles(t, d, m.Name)
-		disk := map[string]string{
-			layout.ConfigPath(): files.Config,
-			layout.UnitPath():   files.Unit,
-		}
-		if files.Routes != "" {
-			disk[path.Join(layout.ConfigDir, "routes.conf")] = files.Routes
-			if lines[3] != "640 root" {
-				t.Errorf("%s: routes.conf (holds the route password) is %q, want mode 640 owned by root (group %s)", m.Name, lines[3], layout.Group)
+	s.Step("check %s: natsd under systemd, its user, binary, data disk, and the files on disk against what the program rendered (the config step's stdin in the engine's state)", edge.Name)
+	files := renderedFromState(t, state, "edge-"+edge.Name+"-"+provision.StepConfig)
+	checkNode(t, s, nodeCheck{name: edge.Name, m: edge, files: files, binarySHA: rel.BinarySHA, delivery: "downloaded",
+		dataSource: func(src string) (string, error) {
+			if src != edge.DataDevice {
+				return "", fmt.Errorf("on %s, want the DataDevice %s", src, edge.DataDevice)
 			}
-		}
-		for p, want := range disk {
-			got, err := m.Run("cat " + p)
-			if err != nil {
-				t.Errorf("%s: %v", m.Name, err)
-			} else if got != want {
-				t.Errorf("%s: %s on disk differs from what the program rendered:\n--- disk\n%s\n--- rendered\n%s", m.Name, p, got, want)
-			}
-		}
-		for _, secret := range []string{adminPassword, appPassword} {
-			if strings.Contains(files.Config, secret) {
-				t.Errorf("%s: nats.conf holds a plaintext password", m.Name)
-			}
-		}
-		s.Verified("%s: natsd active (MainPID %d, user %s), nats-server v%s %s (sha256 %s…), %s on %s ext4, nats.conf/routes.conf/natsd.service byte-identical to the rendered ones, no plaintext passwords in nats.conf",
-			m.Name, st.MainPID, st.User, version.NATSServer, delivery, wantSHA[:12], layout.DataMount, m.DataDevice)
-	}
+			return src, nil
+		}})
 
-	// --- a hardened node ------------------------------------------------------
-	s.Step("check the hardening on every machine: systemd-analyze security natsd at most %.1f while natsd serves; on the Cluster nodes, passwords off for root despite the Match block and nothing staged through the planted link", provision.MaxUnitExposure)
-	for _, m := range fleet.Machines {
-		out := mustRun(t, m, "systemd-analyze security natsd --no-pager 2>&1 | tail -n 3")
-		exposure, ok := provision.ParseExposure(out)
-		if !ok || exposure > provision.MaxUnitExposure {
-			t.Errorf("%s: systemd-analyze security natsd: %q, want at most %.1f", m.Name, out, provision.MaxUnitExposure)
-		}
-		if st := natsdState(t, m); st.Active != "active" {
-			t.Errorf("%s: natsd %+v under the hardened unit", m.Name, st)
-		}
-		if m == edge {
-			s.Verified("%s: natsd active, exposure %.1f", m.Name, exposure)
-			continue
-		}
-		sshdT := mustRun(t, m, "sshd -T -C user=root,host=localhost,addr=127.0.0.1 | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '")
-		if sshdT != "passwordauthentication no\nkbdinteractiveauthentication no" {
-			t.Errorf("%s: sshd -T for root after the base step: %q, want both off", m.Name, sshdT)
-		}
-		staged := mustRun(t, m, fmt.Sprintf("ls /usr/local/sbin | grep -c '^nats-server-' || true; ls %s", layout.UploadDir))
-		if lines := strings.Split(staged, "\n"); lines[0] != "0" || len(lines) < 2 || !strings.HasPrefix(lines[1], "nats-server-") {
-			t.Errorf("%s: /usr/local/sbin and %s hold %q: want the upload staged in %s only", m.Name, layout.UploadDir, staged, layout.UploadDir)
-		}
-		s.Verified("%s: natsd active, exposure %.1f; sshd -T -C user=root: passwords and keyboard-interactive off; the upload staged in %s, nothing through %s", m.Name, exposure, layout.UploadDir, plantedUploadLink)
-	}
+	s.Step("check the hardening on %s: systemd-analyze security natsd at most %.1f; passwords off for root despite the Match block; nothing staged through the planted link", edge.Name, provision.MaxUnitExposure)
+	checkHardening(t, s, edge.Name, edge, false)
 
-	// --- monitoring on Servers ----------------------------------------------
 	s.Step("check that natsnest.Servers serves monitoring on %s's private address only", edge.Name)
 	if err := getJSON("http://"+edge.Addr+":8222/varz", &struct{}{}); err != nil {
 		t.Errorf("%s: monitoring on its private address %s: %v", edge.Name, edge.Addr, err)
@@ -302,94 +193,314 @@ func TestProduction(t *testing.T) {
 	}
 	s.Verified("%s: http://%s:8222/varz answers; http://127.0.0.1:8222 on the machine is refused", edge.Name, edge.Addr)
 
-	// --- routes ---------------------------------------------------------------
-	s.Step("check the cluster's routes on /routez and that the single node has none")
-	for _, m := range cl {
-		var r routez
-		err := eventually(60*time.Second, func() error {
-			if err := getJSON("http://"+m.Addr+":8222/routez", &r); err != nil {
-				return err
-			}
-			peers := map[string]bool{}
-			for _, rt := range r.Routes {
-				peers[rt.RemoteName] = true
-			}
-			if len(peers) != nodes-1 || peers[m.Name] {
-				return fmt.Errorf("routes to %v", peers)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("%s /routez: %v", m.Name, err)
-		}
-		var peers []string
-		for _, rt := range r.Routes {
-			if !slices.Contains(peers, rt.RemoteName) {
-				peers = append(peers, rt.RemoteName)
-			}
-		}
-		slices.Sort(peers)
-		s.Verified("%s has %d routes to %v", m.Name, r.NumRoutes, peers)
+	s.Step("check that the single node runs alone")
+	if r := checkRoutes(t, edge.Name, edge.Addr, nil); r.NumRoutes != 0 {
+		t.Errorf("%s /routez: %d routes, want none", edge.Name, r.NumRoutes)
 	}
-	var er routez
-	if err := getJSON("http://"+edge.Addr+":8222/routez", &er); err != nil || er.NumRoutes != 0 {
-		t.Errorf("%s /routez: %v, %d routes, want none", edge.Name, err, er.NumRoutes)
+	if strings.Contains(files.Config, "cluster") {
+		t.Errorf("%s: a single node's nats.conf has a cluster block:\n%s", edge.Name, files.Config)
 	}
-	if conf := renderedFiles(t, d2, edge.Name).Config; strings.Contains(conf, "cluster") {
-		t.Errorf("%s: a single node's nats.conf has a cluster block:\n%s", edge.Name, conf)
-	}
-	s.Verified("%s runs alone: no routes on /routez, no cluster block in its nats.conf", edge.Name)
+	s.Verified("%s runs alone: no routes on /routez, no routes.conf, no cluster block in its nats.conf", edge.Name)
 
-	// --- users ----------------------------------------------------------------
-	s.Step("check authentication: anonymous and wrong passwords refused, the application user and the system account's admin work")
-	for _, url := range []string{clusterURL, edgeURL} {
-		if nc, err := nats.Connect(url, nats.NoReconnect()); err == nil {
-			nc.Close()
-			t.Errorf("%s accepted an anonymous client", url)
-		} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
-			t.Errorf("%s: anonymous client: %v, want an authorization violation", url, err)
-		}
-		if nc, err := nats.Connect(url, nats.UserInfo(appUser, appPassword+"x"), nats.NoReconnect()); err == nil {
-			nc.Close()
-			t.Errorf("%s accepted a wrong password", url)
-		}
-		nc, err := nats.Connect(url, nats.UserInfo(appUser, appPassword))
-		if err != nil {
-			t.Fatalf("%s: application user: %v", url, err)
-		}
-		sub, _ := nc.SubscribeSync("e2e.hello")
-		nc.Publish("e2e.hello", []byte("hi"))
-		if msg, err := sub.NextMsg(5 * time.Second); err != nil || string(msg.Data) != "hi" {
-			t.Errorf("%s: publish/subscribe as %s: %v", url, appUser, err)
-		}
-		nc.Close()
+	s.Step("check authentication on %s: anonymous and wrong passwords refused, the application user and the system account's admin work", edgeURL)
+	checkAuth(t, edgeURL)
+	if names := sysServers(t, edgeURL); !slices.Equal(names, []string{edge.Name}) {
+		t.Errorf("$SYS.REQ.SERVER.PING on %s answered by %v, want %s", edgeURL, names, edge.Name)
 	}
-	sys, err := nats.Connect(clusterURL, nats.UserInfo("admin", adminPassword))
+	s.Verified("anonymous clients and a wrong password are refused; %s publishes and subscribes; admin in $SYS sees %s", appUser, edge.Name)
+
+	// The mock's second deployment executed every command again. The
+	// engine runs a command's create again only when something changes: a
+	// change of the SSH connection re-runs every step's create, which the
+	// day-2 test covers. Here: nothing to do, and no natsd restarted.
+	s.Step("pulumi up natsnest.Servers again: nothing changes")
+	before := natsdState(t, edge)
+	again := upObserved(ctx, st)
+	if again.err != nil {
+		t.Fatalf("second up of natsnest.Servers: %v", again.err)
+	}
+	n = onlyOps(t, "second up", again.ops, apitype.OpSame)
+	if after := natsdState(t, edge); after != before {
+		t.Errorf("%s: natsd %+v before the second up, %+v after: it was restarted", edge.Name, before, after)
+	}
+	if _, err := st.Preview(ctx, optpreview.SuppressProgress(), optpreview.ExpectNoChanges()); err != nil {
+		t.Errorf("preview after the second up: %v", err)
+	}
+	s.Verified("second up: all %d resources same (summary %v), preview expects no changes; natsd's MainPID %d and NRestarts %d unchanged",
+		n, changeSummary(again.res), before.MainPID, before.NRestarts)
+
+	s.Step("pulumi up natsnest.Servers with a new signature of the same download URL")
+	renewed := presigned + "-renewed"
+	edgeProgram = serversProgram(fleet, edge, renewed, rel.SHA256)
+	hits := fleet.HTTPHits(rel.Path)
+	re := upObserved(ctx, st)
+	if re.err != nil {
+		t.Fatalf("up with a new signature: %v", re.err)
+	}
+	for name, o := range re.ops {
+		want := []apitype.OpType{apitype.OpSame}
+		if name == binaryStep {
+			want = []apitype.OpType{apitype.OpUpdate}
+		}
+		if !slices.Equal(o, want) {
+			t.Errorf("a new signature: %s: %v, want %v", name, o, want)
+		}
+	}
+	if _, ok := re.ops[binaryStep]; !ok {
+		t.Errorf("a new signature: the engine reported no step for %s: %v", binaryStep, re.ops)
+	}
+	if after := natsdState(t, edge); after != before {
+		t.Errorf("%s: natsd %+v before the new signature, %+v after: it was restarted", edge.Name, before, after)
+	}
+	checkSignature(t, signature+"-renewed", renewed, binaryStep, exportState(ctx, t, st), re)
+	s.Verified("a new signature: the engine updated %s alone (%s; every other resource same), the binary step ran again (%d more requests) and kept the installed binary; natsd on %s not restarted; the new signature is in no event and no command line or output either",
+		binaryStep, opsSummary(re.ops), fleet.HTTPHits(rel.Path)-hits, edge.Name)
+
+	s.Step("pulumi up natsnest.Servers with a download whose checksum does not match (a tampered archive)")
+	tampered := "/nats-server-v" + version.NATSServer + "-linux-amd64-tampered.tar.gz"
+	writeTarGz(t, filepath.Join(fleet.HTTPDir, tampered), "nats-server-v"+version.NATSServer+"-linux-amd64",
+		[]byte("#!/bin/sh\necho 'nats-server: v"+version.NATSServer+"'\n"))
+	layout := provision.DefaultLayout()
+	edgeProgram = serversProgram(fleet, edge, fleet.HTTPURL+tampered, rel.SHA256)
+	bad := upObserved(ctx, st)
+	if bad.err == nil {
+		t.Fatal("a download with a wrong checksum deployed without error")
+	}
+	msg := strings.ToLower(bad.err.Error())
+	if !strings.Contains(msg, "checksum") && !strings.Contains(msg, "sha256") && !strings.Contains(msg, "sha-256") {
+		t.Errorf("the error does not say the checksum is wrong: %v", bad.err)
+	}
+	if got := bad.ops[binaryStep]; !slices.Equal(got, []apitype.OpType{apitype.OpUpdate}) {
+		t.Errorf("the tampered archive: %s: %v, want the update that failed", binaryStep, got)
+	}
+	if fleet.HTTPHits(tampered) < 1 {
+		t.Errorf("the tampered archive was never downloaded")
+	}
+	if sha := mustRun(t, edge, "sha256sum "+layout.Binary+" | cut -d' ' -f1"); sha != rel.BinarySHA {
+		t.Errorf("%s: %s changed to sha256 %s after a failed checksum", edge.Name, layout.Binary, sha)
+	}
+	if after := natsdState(t, edge); after != before {
+		t.Errorf("%s: natsd %+v before, %+v after the failed up", edge.Name, before, after)
+	}
+	s.Verified("the up failed with %q after downloading %s (%d requests); %s still runs the previous binary (sha256 %s…), natsd untouched (MainPID %d)",
+		firstErrLine(bad.err), tampered, fleet.HTTPHits(tampered), edge.Name, rel.BinarySHA[:12], before.MainPID)
+}
+
+// checkSignature checks that a presigned URL's signature is in none of the
+// engine's events and, in the stack's state with secrets shown, in no
+// resource's inputs or outputs but the binary step's stdin, which carries
+// the URL (base64).
+func checkSignature(t *testing.T, signature, url, binaryStep string, state map[string]stateResource, up engineUp) {
+	t.Helper()
+	encoded := base64.StdEncoding.EncodeToString([]byte(url))
+	for _, ev := range up.events {
+		if strings.Contains(ev, signature) || strings.Contains(ev, encoded) {
+			t.Errorf("an engine event holds the URL's signature: %.300s", ev)
+		}
+	}
+	for _, out := range []string{up.res.StdOut, up.res.StdErr} {
+		if strings.Contains(out, signature) {
+			t.Errorf("pulumi up's output holds the URL's signature")
+		}
+	}
+	commands := 0
+	for name, r := range state {
+		if r.Type == "command:remote:Command" {
+			commands++
+		}
+		for what, m := range map[string]map[string]any{"inputs": r.Inputs, "outputs": r.Outputs} {
+			for k, v := range m {
+				b, _ := json.Marshal(v)
+				if name == binaryStep && k == "stdin" {
+					if v != provision.BinaryPayload(url) {
+						t.Errorf("%s: %s stdin %q does not carry the presigned URL", name, what, v)
+					}
+					continue
+				}
+				if strings.Contains(string(b), signature) || strings.Contains(string(b), encoded) {
+					t.Errorf("%s: %s %s holds the URL's signature", name, what, k)
+				}
+			}
+		}
+	}
+	b, ok := state[binaryStep]
+	if !ok || b.Type != "command:remote:Command" {
+		t.Fatalf("the stack's state has no command %s", binaryStep)
+	}
+	if b.Outputs["stdin"] != provision.BinaryPayload(url) {
+		t.Errorf("%s: stdin in the state %q, want the URL's payload", binaryStep, b.Outputs["stdin"])
+	}
+	if !strings.Contains(b.str("create"), "binary") {
+		t.Errorf("%s has no create script in the state: the check would prove nothing", binaryStep)
+	}
+	// A host's steps: base, disk, binary, config, start, service.
+	if commands < 6 {
+		t.Errorf("the state holds %d commands, want the 6 steps of a host at least", commands)
+	}
+}
+
+// productionCluster: the root program's natsnest.Cluster on the emulated
+// cloud, by the real engine.
+func productionCluster(t *testing.T, s *steps) {
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute)
+	defer cancel()
+	tmp := t.TempDir()
+	eng := newEngine(t, tmp)
+
+	cfg := stackConfig(t, clusterStack)
+	const nodes = 3
+	if cfg["nodeCount"] != "3" {
+		t.Fatalf("%s: nodeCount %q, the test expects the 3-node template", clusterStack, cfg["nodeCount"])
+	}
+	var zones []string
+	if z := cfg["zones"]; z != "" {
+		if err := json.Unmarshal([]byte(z), &zones); err != nil {
+			t.Fatalf("%s: zones %s: %v", clusterStack, z, err)
+		}
+	}
+
+	s.Step("boot the emulated Alibaba Cloud: a VPC %s of Debian %s machines the cloud boots with cloud-init as its instances (data disks: zram, found by serial number like ECS disks), each instance planted at boot, before the engine runs any command on it, with a Match block letting root log in with a password and %s as a symbolic link to /usr/local/sbin",
+		natsnest.DefaultVpcCIDR, machines.Suite, plantedUploadLink)
+	fleet := machines.New(t, machines.Options{VPC: true, VPCPrefix: netip.MustParsePrefix(natsnest.DefaultVpcCIDR)})
+	logJournalsOnFailure(t, fleet, 60)
+	// Key-pair mode: an ECS key pair of the account, which the cloud puts
+	// on every instance, and its private key in the stack's config. The
+	// fleet's own key (the test's login) is not the pair's: an up that
+	// works logs in with the pair.
+	pairKey, pairPub := newKeyPair(t, keyPairName)
+	backend := &plantingBackend{Machines: cloud.NewMachines(fleet)}
+	c := &cloud.Cloud{Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
+		ImageID: "debian_12_11_x64_20G_alibase_20250701.vhd", PublicPool: netip.MustParsePrefix("198.51.100.0/27"),
+		KeyPairs: map[string]string{keyPairName: pairPub}, Backend: backend}
+
+	eng.build(t, "pulumi-resource-alicloud", "internal/testkit/cloud/shim")
+	eng.ambient()
+	eng.env[cloud.SocketEnv] = c.Serve(t, tmp)
+	eng.env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(tmp, "state")
+	project := copyProject(t, filepath.Join(tmp, "project"))
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(project), auto.Program(program.Program), auto.EnvVars(eng.env))
 	if err != nil {
-		t.Fatalf("admin in $SYS: %v", err)
+		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	inbox := nats.NewInbox()
-	sub, _ := sys.SubscribeSync(inbox)
-	sys.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil)
-	for {
-		msg, err := sub.NextMsg(2 * time.Second)
-		if err != nil {
-			break
+	st, err := auto.UpsertStack(ctx, "cluster", ws)
+	if err != nil {
+		t.Fatalf("pulumi stack init cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer dcancel()
+		if _, err := st.Destroy(dctx); err != nil {
+			t.Errorf("destroy: %v", err)
 		}
-		for _, m := range cl {
-			if strings.Contains(string(msg.Data), `"name":"`+m.Name+`"`) {
-				seen[m.Name] = true
-			}
+	})
+	for k, v := range map[string]string{"adminPassword": adminPassword, "appPassword": appPassword, "stackSecret": clusterSecret, "sshPrivateKey": pairKey} {
+		if err := st.SetConfig(ctx, "natsnest:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	sys.Close()
-	if len(seen) != nodes {
-		t.Errorf("$SYS.REQ.SERVER.PING answered by %v, want all %d nodes", seen, nodes)
+	for k, v := range map[string]string{"keyPairName": keyPairName, "sshCidr": fleet.HostAddr + "/32"} {
+		if err := st.SetConfig(ctx, "natsnest:"+k, auto.ConfigValue{Value: v}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	s.Verified("anonymous clients and a wrong password are refused on both deployments; %s publishes and subscribes; admin in $SYS sees all %d servers", appUser, len(seen))
 
-	// --- an R3 stream -------------------------------------------------------
+	s.Step("pulumi up the root program's natsnest.Cluster from %s (nodeCount %s, zones %v, publicAccess %s) in key-pair mode (keyPairName %s, sshPrivateKey; no instancePassword), nats-server uploaded from this machine",
+		filepath.Base(clusterStack), cfg["nodeCount"], zones, cfg["publicAccess"], keyPairName)
+	up := upObserved(ctx, st)
+	if up.err != nil {
+		t.Fatalf("pulumi up (cluster): %v", up.err)
+	}
+	nres := onlyOps(t, "first up", up.ops, apitype.OpCreate)
+	stackNodes := nodesOf(t, up.res.Outputs)
+	if len(stackNodes) != nodes {
+		t.Fatalf("output nodes: %d, want %d", len(stackNodes), nodes)
+	}
+	clusterURL, _ := up.res.Outputs["privateEndpoint"].Value.(string)
+	public, _ := up.res.Outputs["publicEndpoint"].Value.(string)
+	var cl []clusterMachine
+	var names []string
+	for _, n := range stackNodes {
+		m := backend.Machine(n.instanceID)
+		if m == nil {
+			t.Fatalf("node %s: instance %s has no machine", n.name, n.instanceID)
+		}
+		if !backend.wasPlanted(n.instanceID) {
+			t.Errorf("node %s: instance %s was not planted at boot", n.name, n.instanceID)
+		}
+		if m.Addr != n.privateIP {
+			t.Errorf("node %s: machine at %s, output privateIp %s", n.name, m.Addr, n.privateIP)
+		}
+		cl = append(cl, clusterMachine{name: n.name, m: m})
+		names = append(names, n.name)
+	}
+	slices.Sort(names)
+	state := exportState(ctx, t, st)
+	uploads := 0
+	for _, r := range state {
+		if r.Type == "command:remote:CopyToRemote" {
+			uploads++
+		}
+	}
+	if uploads != nodes {
+		t.Errorf("%d uploads in the state, want one per node", uploads)
+	}
+	s.Verified("natsnest.Cluster deployed by the engine in %s: %d resources created (%s), %d uploads; privateEndpoint %s, publicEndpoint %s",
+		up.took.Round(time.Second), nres, opsSummary(up.ops), uploads, clusterURL, public)
+
+	s.Step("check key-pair mode on every instance: the pair's public key authorized for root (the test's own key, which the cloud also authorizes, is not the pair's)")
+	for _, n := range cl {
+		keys := mustRun(t, n.m, "cat /root/.ssh/authorized_keys")
+		if !strings.Contains(keys, pairPub) {
+			t.Errorf("%s: root's authorized_keys lack the key pair %s", n.name, keyPairName)
+		}
+	}
+	if pairKey == fleet.PrivateKeyPEM {
+		t.Fatal("the key pair is the fleet's key")
+	}
+	s.Verified("%d instances carry key pair %s for root; the engine's SSH steps logged in with its private key (sshPrivateKey)", len(cl), keyPairName)
+
+	binPath, err := natsbin.Build(ctx, "linux", "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	binSHA, err := natsbin.FileSHA256(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Step("check every node: natsd under systemd, its user, binary, data disk, and the files on disk against what the program rendered (the config steps' stdin in the engine's state)")
+	for _, n := range cl {
+		files := renderedFromState(t, state, clusterResource+"-servers-"+n.name+"-"+provision.StepConfig)
+		m := n.m
+		checkNode(t, s, nodeCheck{name: n.name, m: m, files: files, binarySHA: binSHA, delivery: "uploaded", wantRoutes: true,
+			dataSource: func(src string) (string, error) {
+				serial := mustRun(t, m, "lsblk -dno SERIAL "+src)
+				if !strings.HasPrefix(serial, "d-") || backend.DiskOn(serial) != m.Name {
+					return "", fmt.Errorf("on %s (serial %q), want the data disk the cloud attached to %s", src, serial, m.Name)
+				}
+				return fmt.Sprintf("%s (disk %s)", src, serial), nil
+			}})
+	}
+
+	s.Step("check the hardening on every node: systemd-analyze security natsd at most %.1f; passwords off for root despite the Match block planted at boot; the upload staged in %s, nothing through the planted link",
+		provision.MaxUnitExposure, provision.DefaultLayout().UploadDir)
+	for _, n := range cl {
+		checkHardening(t, s, n.name, n.m, true)
+	}
+
+	s.Step("check the cluster's routes on /routez")
+	for _, n := range cl {
+		peers := slices.DeleteFunc(slices.Clone(names), func(x string) bool { return x == n.name })
+		r := checkRoutes(t, n.name, n.m.Addr, peers)
+		s.Verified("%s has %d routes to %v", n.name, r.NumRoutes, peers)
+	}
+
+	s.Step("check authentication on %s: anonymous and wrong passwords refused, the application user and the system account's admin work", clusterURL)
+	checkAuth(t, clusterURL)
+	if seen := sysServers(t, clusterURL); !slices.Equal(seen, names) {
+		t.Errorf("$SYS.REQ.SERVER.PING answered by %v, want all %d nodes %v", seen, nodes, names)
+	}
+	s.Verified("anonymous clients and a wrong password are refused; %s publishes and subscribes; admin in $SYS sees all %d servers %v", appUser, nodes, names)
+
 	s.Step("create the R3 stream %s on the cluster and publish 100 messages", streamName)
 	nc, err := nats.Connect(clusterURL, clientOptions("e2e")...)
 	if err != nil {
@@ -400,16 +511,23 @@ func TestProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: streamName, Subjects: []string{"e2e.s.>"}, Replicas: nodes, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
-	})
-	if err != nil {
+	var stream jetstream.Stream
+	if err := eventually(time.Minute, func() error {
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		defer scancel()
+		var err error
+		stream, err = js.CreateStream(sctx, jetstream.StreamConfig{
+			Name: streamName, Subjects: []string{"e2e.s.>"}, Replicas: nodes, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
+		})
+		return err
+	}); err != nil {
 		t.Fatalf("creating the R3 stream: %v", err)
 	}
 	for i := 1; i <= 100; i++ {
-		if _, err := js.Publish(ctx, "e2e.s.warmup", []byte(fmt.Sprintf("warmup-%d", i))); err != nil {
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.Publish(pctx, "e2e.s.warmup", []byte(fmt.Sprintf("warmup-%d", i)))
+		pcancel()
+		if err != nil {
 			t.Fatalf("publishing: %v", err)
 		}
 	}
@@ -427,10 +545,10 @@ func TestProduction(t *testing.T) {
 				return fmt.Errorf("replica %s not current (lag %d)", r.Name, r.Lag)
 			}
 		}
-		for _, m := range cl {
-			msgs, _, ok, err := streamOnServer(m.Addr, streamName)
+		for _, n := range cl {
+			msgs, _, ok, err := streamOnServer(n.m.Addr, streamName)
 			if err != nil || !ok || msgs != 100 {
-				return fmt.Errorf("%s holds %d messages (replica %v, %v)", m.Name, msgs, ok, err)
+				return fmt.Errorf("%s holds %d messages (replica %v, %v)", n.name, msgs, ok, err)
 			}
 		}
 		return nil
@@ -440,79 +558,40 @@ func TestProduction(t *testing.T) {
 	}
 	s.Verified("%s accepts messages; leader %s; every node's /jsz shows its replica with 100 messages; replicas current", streamName, info.Cluster.Leader)
 
-	// --- failover, twice: a clean power off, then a power cut -----------------
+	// Failover, twice: a clean power off, then a power cut.
 	for round, cut := range []bool{false, true} {
-		failoverRound(ctx, t, s, fleet, cl, clusterURL, stream, round+1, cut)
+		failoverRound(ctx, t, s, cl, clusterURL, stream, round+1, cut)
 	}
 	nc.Close()
 
-	// --- a second deployment changes nothing ------------------------------------
-	s.Step("deploy both programs a second time onto the same machines, executing every command again")
+	// See productionServers: the engine has nothing to run again.
+	s.Step("pulumi up natsnest.Cluster again after the power cycles: nothing changes")
 	before := map[string]serviceState{}
-	for _, m := range fleet.Machines {
-		before[m.Name] = natsdState(t, m)
+	for _, n := range cl {
+		before[n.name] = natsdState(t, n.m)
 	}
-	clusterMock.RerunUnchanged, edgeMock.RerunUnchanged = true, true
-	d3, err := clusterMock.Deploy(clusterProgram(cfg, &clusterURL))
-	if err != nil {
-		t.Fatalf("second deployment of natsnest.Cluster: %v", err)
+	again := upObserved(ctx, st)
+	if again.err != nil {
+		t.Fatalf("second up (cluster): %v", again.err)
 	}
-	d4, err := edgeMock.Deploy(serversProgram(fleet, edge, presigned, rel.SHA256, &edgeURL))
-	if err != nil {
-		t.Fatalf("second deployment of natsnest.Servers: %v", err)
-	}
-	if len(d3.Changes)+len(d4.Changes) != 0 {
-		t.Errorf("a second `pulumi up` would change: %v %v", d3.Changes, d4.Changes)
-	}
-	for _, m := range fleet.Machines {
-		after := natsdState(t, m)
-		if after != before[m.Name] {
-			t.Errorf("%s: natsd %+v before the second deployment, %+v after: it was restarted", m.Name, before[m.Name], after)
+	nres = onlyOps(t, "second up", again.ops, apitype.OpSame, apitype.OpRead)
+	for _, n := range cl {
+		if after := natsdState(t, n.m); after != before[n.name] {
+			t.Errorf("%s: natsd %+v before the second up, %+v after: it was restarted", n.name, before[n.name], after)
 		}
 	}
-	s.Verified("second deployment: %d + %d commands executed again, no resource input changed (a real `pulumi up` would show no diff), natsd's MainPID and NRestarts unchanged on all %d machines",
-		len(d3.Commands()), len(d4.Commands()), len(fleet.Machines))
+	if _, err := st.Preview(ctx, optpreview.SuppressProgress(), optpreview.ExpectNoChanges()); err != nil {
+		t.Errorf("preview after the second up: %v", err)
+	}
+	s.Verified("second up: all %d resources same (summary %v), preview expects no changes; natsd's MainPID and NRestarts unchanged on all %d nodes",
+		nres, changeSummary(again.res), len(cl))
+}
 
-	s.Step("deploy natsnest.Servers again with a new signature of the same download URL")
-	d5, err := edgeMock.Deploy(serversProgram(fleet, edge, presigned+"-renewed", rel.SHA256, &edgeURL))
-	if err != nil {
-		t.Fatalf("deployment with a new signature: %v", err)
-	}
-	if got := fmt.Sprint(d5.Changes); got != "[command:remote:Command edge-edge-1-binary]" {
-		t.Errorf("a new signature changes %s, want the binary step only", got)
-	}
-	if after := natsdState(t, edge); after != before[edge.Name] {
-		t.Errorf("%s: natsd %+v before the new signature, %+v after: it was restarted", edge.Name, before[edge.Name], after)
-	}
-	s.Verified("a new signature changes the binary step alone (it runs again and finds the binary installed); natsd on %s not restarted", edge.Name)
-
-	// --- a wrong checksum ---------------------------------------------------
-	s.Step("deploy natsnest.Servers with a download whose checksum does not match (a tampered archive)")
-	tampered := "/nats-server-v" + version.NATSServer + "-linux-amd64-tampered.tar.gz"
-	writeTarGz(t, filepath.Join(fleet.HTTPDir, tampered), "nats-server-v"+version.NATSServer+"-linux-amd64",
-		[]byte("#!/bin/sh\necho 'nats-server: v"+version.NATSServer+"'\n"))
-	beforeEdge := natsdState(t, edge)
-	_, err = edgeMock.Deploy(serversProgram(fleet, edge, fleet.HTTPURL+tampered, rel.SHA256, &edgeURL))
-	if err == nil {
-		t.Fatal("a download with a wrong checksum deployed without error")
-	}
-	msg := strings.ToLower(err.Error())
-	if !strings.Contains(msg, "checksum") && !strings.Contains(msg, "sha256") && !strings.Contains(msg, "sha-256") {
-		t.Errorf("the error does not say the checksum is wrong: %v", err)
-	}
-	if fleet.HTTPHits(tampered) < 1 {
-		t.Errorf("the tampered archive was never downloaded")
-	}
-	if sha := mustRun(t, edge, "sha256sum "+layout.Binary+" | cut -d' ' -f1"); sha != rel.BinarySHA {
-		t.Errorf("%s: %s changed to sha256 %s after a failed checksum", edge.Name, layout.Binary, sha)
-	}
-	if st := natsdState(t, edge); st != beforeEdge {
-		t.Errorf("%s: natsd %+v before, %+v after the failed deployment", edge.Name, beforeEdge, st)
-	}
-	s.Verified("the deployment failed with %q; %s still runs the previous binary (sha256 %s…), natsd untouched (MainPID %d)",
-		firstErrLine(err), edge.Name, rel.BinarySHA[:12], beforeEdge.MainPID)
-
-	t.Logf("e2e: everything above verified in %s", time.Since(began).Round(time.Second))
+// clusterMachine is a node of the cluster: its server_name and the
+// instance's machine (named by the instance ID).
+type clusterMachine struct {
+	name string
+	m    *machines.Machine
 }
 
 // failoverRound takes the machine that leads the stream away — a clean power
@@ -520,14 +599,19 @@ func TestProduction(t *testing.T) {
 // process killed at once) — while a publisher connected to that very machine
 // keeps publishing, then checks the failover, that no acknowledged message is
 // lost, and that the machine, booted again, catches up.
-func failoverRound(ctx context.Context, t *testing.T, s *steps, fleet *machines.Fleet, cl []*machines.Machine, clusterURL string, stream jetstream.Stream, round int, cut bool) {
+func failoverRound(ctx context.Context, t *testing.T, s *steps, cl []clusterMachine, clusterURL string, stream jetstream.Stream, round int, cut bool) {
 	t.Helper()
 	info, err := streamInfo(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	oldLeader := info.Cluster.Leader
-	leaderMachine := fleet.Machine(oldLeader)
+	var leaderMachine *machines.Machine
+	for _, n := range cl {
+		if n.name == oldLeader {
+			leaderMachine = n.m
+		}
+	}
 	if leaderMachine == nil {
 		t.Fatalf("the stream's leader %q is not a machine", oldLeader)
 	}
@@ -618,9 +702,9 @@ func failoverRound(ctx context.Context, t *testing.T, s *steps, fleet *machines.
 		seqs := pub.seqs
 		pub.mu.Unlock()
 		var state []string
-		for _, m := range cl {
-			msgs, last, ok, err := streamOnServer(m.Addr, streamName)
-			state = append(state, fmt.Sprintf("%s: %d msgs up to %d (replica %v, %v)", m.Name, msgs, last, ok, err))
+		for _, n := range cl {
+			msgs, last, ok, err := streamOnServer(n.m.Addr, streamName)
+			state = append(state, fmt.Sprintf("%s: %d msgs up to %d (replica %v, %v)", n.name, msgs, last, ok, err))
 		}
 		var first uint64
 		if len(seqs) > 0 {
