@@ -248,7 +248,11 @@ func startOpsPublisher(js jetstream.JetStream, subject string) *opsPublisher {
 				if attempt > 3000 { // ten minutes
 					return
 				}
-				time.Sleep(100 * time.Millisecond)
+				select {
+				case <-p.quit: // gave up on this message: it was never acknowledged
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

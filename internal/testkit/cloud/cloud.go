@@ -104,6 +104,19 @@ func (c *Cloud) DetachedWhileMounted() []string {
 	return out
 }
 
+// Live is every object the cloud holds, "<kind token> <id>", sorted: what
+// a destroy left behind.
+func (c *Cloud) Live() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for id, o := range c.objects {
+		out = append(out, o.kind.token+" "+id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (c *Cloud) logf(format string, args ...any) {
 	c.events = append(c.events, fmt.Sprintf(format, args...))
 }

@@ -95,6 +95,12 @@ func (b *Machines) NewDisk(id string, sizeGiB int) error {
 	return nil
 }
 
+// Disk is the block device of the disk id, nil if there is none.
+func (b *Machines) Disk(id string) *machines.Disk {
+	d, _ := b.disk(id)
+	return d
+}
+
 func (b *Machines) disk(id string) (*machines.Disk, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
