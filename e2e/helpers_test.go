@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/natsnest/pulumi-natsnest/internal/natsbin"
-	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
 	"github.com/natsnest/pulumi-natsnest/internal/version"
 )
@@ -188,28 +186,6 @@ func natsdState(t *testing.T, m *machines.Machine) serviceState {
 		}
 	}
 	return st
-}
-
-// renderedFiles finds, among a deployment's commands, the config step that
-// ran on host and decodes the files it was given on stdin: what the program
-// rendered for that node.
-func renderedFiles(t *testing.T, d *Deployment, host string) provision.NodeFiles {
-	t.Helper()
-	var names []string
-	for _, ev := range d.Commands() {
-		names = append(names, ev.Host+":"+ev.Name)
-		if ev.Host != host || ev.Stdin == "" || !strings.Contains(ev.Script, "natsnest "+provision.StepConfig+" step") {
-			continue
-		}
-		files, err := provision.DecodePayload(ev.Stdin)
-		if err != nil {
-			t.Fatalf("%s: config step's stdin: %v", ev.Name, err)
-		}
-		return files
-	}
-	sort.Strings(names)
-	t.Fatalf("no config step ran on %s; commands: %s", host, strings.Join(names, " "))
-	return provision.NodeFiles{}
 }
 
 // getJSON fetches a monitoring endpoint of a machine.
