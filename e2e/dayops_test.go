@@ -409,9 +409,32 @@ func TestDayOps(t *testing.T) {
 	s.Step("start a publisher: acknowledged publishes to the R3 stream %s, each retried with its message ID until acknowledged", opsStream)
 	pub := startOpsPublisher(js, opsSubject)
 	defer pub.stop()
+	// progress ends a scenario: every message acknowledged so far is read
+	// back from the stream.
 	progress := func(op string) {
-		a, f, l := pub.figures()
-		s.Verified("%s: publisher so far: %d acknowledged, %d attempts failed and retried, longest gap %s", op, a, f, l.Round(time.Millisecond))
+		t.Helper()
+		pub.mu.Lock()
+		acked := slices.Collect(maps.Values(pub.acked))
+		f, l := pub.failed, pub.longest
+		pub.mu.Unlock()
+		var got map[string]int
+		if err := eventually(2*time.Minute, func() error {
+			var err error
+			got, err = readIDs(ctx, stream, opsSubject)
+			return err
+		}); err != nil {
+			t.Fatalf("%s: reading %s back: %v", op, opsStream, err)
+		}
+		read := 0
+		for _, id := range acked {
+			if got[id] > 0 {
+				read++
+			}
+		}
+		if read != len(acked) {
+			t.Errorf("%s: %d acknowledged messages, only %d of them read back", op, len(acked), read)
+		}
+		s.Verified("%s: %d messages acknowledged so far, %d of them read back; %d attempts failed and retried, longest gap %s", op, len(acked), read, f, l.Round(time.Millisecond))
 	}
 	time.Sleep(2 * time.Second)
 
@@ -629,6 +652,50 @@ func TestDayOps(t *testing.T) {
 	s.Verified("%d messages acknowledged, %d read back: every acknowledged one is there, none twice; %d publish attempts failed and were retried; longest gap between acks %s",
 		a, read, f, l.Round(time.Millisecond))
 	t.Logf("e2e: day-2 operations through the engine verified in %s", time.Since(began).Round(time.Second))
+}
+
+// readIDs reads the stream from its first message to its last at the time
+// of the call with an ordered consumer, and counts each payload on subject.
+func readIDs(ctx context.Context, stream jetstream.Stream, subject string) (map[string]int, error) {
+	info, err := streamInfo(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]int{}
+	last := info.State.LastSeq
+	if last == 0 {
+		return got, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			md, err := msg.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			if msg.Subject() == subject {
+				got[string(msg.Data())]++
+			}
+			if md.Sequence.Stream >= last {
+				return got, nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("no message after %d of %d read", len(got), last)
+		}
+	}
 }
 
 // metaSize checks that every machine's /jsz reports a meta group of want.
