@@ -246,9 +246,10 @@ func TestNodesGoAway(t *testing.T) {
 			return
 		}
 		// The test stopped before its destroy scenario. A node whose
-		// machine is dead may keep this destroy from finishing; the
-		// fleet's teardown removes the machines either way.
-		dctx, dcancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		// machine is dead may keep this destroy from finishing (the leave
+		// step's SSH attempts): it is bounded, and the fleet's teardown
+		// removes the machines either way.
+		dctx, dcancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer dcancel()
 		if _, err := st.Destroy(dctx); err != nil {
 			if t.Failed() {
@@ -275,7 +276,11 @@ func TestNodesGoAway(t *testing.T) {
 		t.Helper()
 		log, rec := collectSteps(), recordAway(c)
 		opts = append(opts, optup.SuppressProgress(), optup.EventStreams(log.ch, rec.ch))
-		res, err := st.Up(ctx, opts...)
+		// Bounded: a leave step that keeps dialling a dead node must fail
+		// the scenario, not use up the test's time.
+		uctx, ucancel := context.WithTimeout(ctx, 12*time.Minute)
+		defer ucancel()
+		res, err := st.Up(uctx, opts...)
 		ops := log.result()
 		rec.wait()
 		for _, l := range leaves {
@@ -765,7 +770,9 @@ func TestNodesGoAway(t *testing.T) {
 		machineOf("nats-1").Kill()
 		log, rec := collectSteps(), recordAway(c)
 		destroyed = true
-		res, err := st.Destroy(ctx, optdestroy.SuppressProgress(), optdestroy.EventStreams(log.ch, rec.ch))
+		dctx, dcancel := context.WithTimeout(ctx, 12*time.Minute)
+		res, err := st.Destroy(dctx, optdestroy.SuppressProgress(), optdestroy.EventStreams(log.ch, rec.ch))
+		dcancel()
 		ops := log.result()
 		rec.wait()
 		pub.stop()
@@ -859,6 +866,7 @@ func indent(s string) string {
 	if s == "" {
 		return "        (nothing)"
 	}
+	s = firstLines(s, 30)
 	return "        " + strings.ReplaceAll(s, "\n", "\n        ")
 }
 
