@@ -2,11 +2,17 @@ package natsnest_test
 
 import (
 	"fmt"
-	"github.com/natsnest/pulumi-natsnest/natsnest"
+	"os/exec"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
 // Day-2 operations under mocks (issue 6): which commands re-run, and which
@@ -14,9 +20,11 @@ import (
 // cluster tier (internal/testkit/localcluster/dayops_test.go) runs the same
 // operations on real servers, the machine tier (e2e/) over SSH.
 
-// Every host of a cluster gets a leave command that runs nothing until it
-// is deleted: then, on the host, it stops natsd with lame duck and
-// peer-removes the server. The deletes are chained, last host first.
+// Every host of a cluster gets a leave step that runs nothing until it is
+// deleted: then, from the deploying machine over OpenSSH, it stops natsd on
+// the host with lame duck and peer-removes the server — or, when the host
+// does not answer within a bounded wait, says so and peer-removes it
+// through another host. The deletes are chained, last host first.
 func TestServersLeaveCommands(t *testing.T) {
 	r := svMustDeploy(t, svArgs(t, 3))
 	for i := 1; i <= 3; i++ {
@@ -25,35 +33,74 @@ func TestServersLeaveCommands(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s; have %v", name, r.names())
 		}
-		if reg.Type != "command:remote:Command" || reg.Parent != "nats" {
+		if reg.Type != "command:local:Command" || reg.Parent != "nats" {
 			t.Errorf("%s: type %s, parent %s", name, reg.Type, reg.Parent)
 		}
-		if v, ok := reg.Inputs["create"]; ok && !v.IsNull() {
-			t.Errorf("%s runs something on create: %v", name, v)
-		}
-		if v, ok := reg.Inputs["triggers"]; ok && !v.IsNull() && len(v.ArrayValue()) > 0 {
-			t.Errorf("%s has triggers, whose change would replace it and run its delete: %v", name, v)
-		}
-		del := r.str(t, name, "delete")
-		peers := map[int]string{1: "10.0.0.2:4222 10.0.0.3:4222", 2: "10.0.0.1:4222 10.0.0.3:4222", 3: "10.0.0.1:4222 10.0.0.2:4222"}[i]
-		for _, want := range []string{
-			"natsnest leave step",
-			fmt.Sprintf("SERVER_NAME='\\''n%d'\\''", i),
-			fmt.Sprintf("SELF_ROUTE='\\''10.0.0.%d:4248'\\''", i),
-			"SELF_CLIENT='\\''127.0.0.1:4222'\\''",
-			"PEERS='\\''" + peers + "'\\''",
-			"$JS.API.SERVER.REMOVE",
-		} {
-			if !strings.Contains(del, want) {
-				t.Errorf("%s: delete lacks %q", name, want)
+		for _, key := range []string{"create", "update"} {
+			if v, ok := reg.Inputs[resource.PropertyKey(key)]; ok && !v.IsNull() {
+				t.Errorf("%s runs something on %s: %v", name, key, v)
 			}
 		}
-		// The admin's credentials travel on stdin, as a secret.
+		// A Servers host without an InstanceID is never replaced under the
+		// step: a trigger would run its Delete on a mere change.
+		if v, ok := reg.Inputs["triggers"]; ok && !v.IsNull() && len(v.ArrayValue()) > 0 {
+			t.Errorf("%s has triggers: %v", name, v)
+		}
+		del := r.str(t, name, "delete")
+		vars := shellVars(t, del, "SERVER_NAME", "TARGETS", "CONNECT_TIMEOUT", "CONNECT_ATTEMPTS", "DRAIN", "URN", "REMOTE")
+		if vars["SERVER_NAME"] != fmt.Sprintf("n%d", i) || vars["DRAIN"] != "0" ||
+			vars["URN"] != "urn:pulumi:test::natsnest::natsnest:index:Servers$command:local:Command::"+name {
+			t.Errorf("%s: %v", name, vars)
+		}
+		// This host first, then the others, each at its SSH address.
+		order := map[int][]int{1: {1, 2, 3}, 2: {2, 1, 3}, 3: {3, 1, 2}}[i]
+		var targets []string
+		for _, j := range order {
+			targets = append(targets, fmt.Sprintf("n%d 203.0.113.%d 22 - -", j, j))
+		}
+		if vars["TARGETS"] != strings.Join(targets, "\n") {
+			t.Errorf("%s: targets %q, want %q", name, vars["TARGETS"], targets)
+		}
+		// The wait for a host that is gone, on the registered resource:
+		// OpenSSH's connect timeout × attempts, at most two minutes.
+		timeout, _ := strconv.Atoi(vars["CONNECT_TIMEOUT"])
+		attempts, _ := strconv.Atoi(vars["CONNECT_ATTEMPTS"])
+		if timeout <= 0 || attempts <= 0 || timeout*attempts > 120 || !strings.Contains(del, "ConnectTimeout=$CONNECT_TIMEOUT -o ConnectionAttempts=$CONNECT_ATTEMPTS") {
+			t.Errorf("%s: waits %d × %ds for a host that is gone, want at most 120 s in all", name, attempts, timeout)
+		}
+		remote := shellWords(t, vars["REMOTE"])
+		if len(remote) != 3 || remote[0] != "bash" || remote[1] != "-c" {
+			t.Fatalf("%s: remote command %q", name, vars["REMOTE"])
+		}
+		peers := map[int]string{1: "10.0.0.2:4222 10.0.0.3:4222", 2: "10.0.0.1:4222 10.0.0.3:4222", 3: "10.0.0.1:4222 10.0.0.2:4222"}[i]
+		script := remote[2]
+		for _, want := range []string{
+			"natsnest leave step",
+			fmt.Sprintf("SERVER_NAME='n%d'", i),
+			fmt.Sprintf("SELF_ROUTE='10.0.0.%d:4248'", i),
+			"SELF_CLIENT='127.0.0.1:4222'",
+			"PEERS='" + peers + "'",
+			"DRAIN='0'",
+			"$JS.API.SERVER.REMOVE",
+		} {
+			if !strings.Contains(script, want) {
+				t.Errorf("%s: the remote script lacks %q", name, want)
+			}
+		}
+		// The admin's credentials travel on stdin, the SSH key in the
+		// environment, both secrets; neither is in the script.
 		if v := r.input(t, name, "stdin"); !v.IsSecret() {
 			t.Errorf("%s: stdin is not secret", name)
 		}
 		if got := r.str(t, name, "stdin"); !strings.Contains(got, "user YWRtaW4=\n") || strings.Contains(del, svAdminPassword) {
-			t.Errorf("%s: stdin %q, or the password is on the command line", name, got)
+			t.Errorf("%s: stdin %q, or the password is in the script", name, got)
+		}
+		env := r.input(t, name, "environment")
+		if !env.IsSecret() && !unsecret(env).ObjectValue()["NATSNEST_SSH_KEY"].IsSecret() {
+			t.Errorf("%s: the SSH key in the environment is not secret", name)
+		}
+		if got := unsecret(unsecret(env).ObjectValue()["NATSNEST_SSH_KEY"]).StringValue(); got != svSSHKey || strings.Contains(del, "PRIVATE KEY") {
+			t.Errorf("%s: NATSNEST_SSH_KEY %q, or the key is in the script", name, got)
 		}
 		want := []string{fmt.Sprintf("nats-n%d-service", i), "ssh-rule"}
 		if i > 1 {
@@ -71,8 +118,81 @@ func TestServersLeaveCommands(t *testing.T) {
 	single := svArgs(t, 1)
 	r = svMustDeploy(t, single)
 	if _, ok := r.regs["nats-n1-leave"]; ok {
-		t.Error("a single node, which has no JetStream cluster to leave, has a leave command")
+		t.Error("a single Servers host, which has no JetStream cluster to leave and no instance to drain, has a leave step")
 	}
+}
+
+// A host with an InstanceID — every Cluster node — is drained by its leave
+// step, which its instance's ID triggers: a replaced instance deletes the
+// step first, so natsd stops and /data is unmounted before the disk goes.
+// A single such host gets the step too.
+func TestServersLeaveDrainsInstances(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		args := svArgs(t, n)
+		for i := range args.Hosts {
+			args.Hosts[i].InstanceID = pulumi.String(fmt.Sprintf("i-bp1inst%d", i+1))
+		}
+		r := svMustDeploy(t, args)
+		for i := 1; i <= n; i++ {
+			name := fmt.Sprintf("nats-n%d-leave", i)
+			if _, ok := r.regs[name]; !ok {
+				t.Fatalf("%d hosts: no %s", n, name)
+			}
+			trig := unsecret(r.input(t, name, "triggers"))
+			if !trig.IsArray() || len(trig.ArrayValue()) != 1 || unsecret(trig.ArrayValue()[0]).StringValue() != fmt.Sprintf("i-bp1inst%d", i) {
+				t.Errorf("%d hosts: %s triggers %v, want the instance ID", n, name, trig)
+			}
+			vars := shellVars(t, r.str(t, name, "delete"), "DRAIN", "TARGETS", "REMOTE")
+			script := shellWords(t, vars["REMOTE"])[2]
+			if vars["DRAIN"] != "1" || !strings.Contains(script, "DRAIN='1'") || !strings.Contains(script, "umount \"$DATA_MOUNT\"") {
+				t.Errorf("%d hosts: %s does not drain the node", n, name)
+			}
+			if n == 1 && (vars["TARGETS"] != "n1 203.0.113.1 22 - -" || !strings.Contains(script, "PEERS=''")) {
+				t.Errorf("single host: targets %q", vars["TARGETS"])
+			}
+		}
+	}
+}
+
+// shellVars evaluates the assignments at the top of the leave step's script
+// (everything before its own first function) with sh, and returns the named
+// variables' values.
+func shellVars(t *testing.T, script string, names ...string) map[string]string {
+	t.Helper()
+	end := strings.LastIndex(script, "\nwarn() {") // the remote script in REMOTE has one too
+	if end < 0 {
+		t.Fatalf("no function in the script:\n%s", script)
+	}
+	head := script[:end]
+	var print strings.Builder
+	print.WriteString(head + "\n")
+	for _, n := range names {
+		fmt.Fprintf(&print, "printf '%%s\\0' \"$%s\"\n", n)
+	}
+	cmd := exec.Command("sh", "-c", print.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("evaluating the script's variables: %v\n%s", err, stderr.String())
+	}
+	vals := strings.Split(string(out), "\x00")
+	m := map[string]string{}
+	for i, n := range names {
+		m[n] = vals[i]
+	}
+	return m
+}
+
+// shellWords splits a command line as sh does.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", "eval \"set -- $1\"; for w; do printf '%s\\0' \"$w\"; done", "sh", line).Output()
+	if err != nil {
+		t.Fatalf("splitting %q: %v", line, err)
+	}
+	words := strings.Split(string(out), "\x00")
+	return words[:len(words)-1]
 }
 
 // Scale out 3 → 5: the new hosts get every step; the old ones get new

@@ -86,7 +86,7 @@ func deploySecrets(t *testing.T, how string, override map[string]string) (*natsn
 // stepInputs are the inputs every instance and command received, by name.
 func stepInputs(m *natsnesttest.Mocks) map[string]resource.PropertyMap {
 	out := map[string]resource.PropertyMap{}
-	for _, typ := range []string{natsnesttest.Instance, natsnesttest.Command} {
+	for _, typ := range []string{natsnesttest.Instance, natsnesttest.Command, natsnesttest.LocalCommand} {
 		for _, r := range m.Resources(typ) {
 			out[r.Name] = r.Inputs
 		}
@@ -120,8 +120,8 @@ func TestSecretsAsOutputsRenderTheSame(t *testing.T) {
 				}
 			}
 		}
-		for _, step := range []string{"c-servers-nats-1-config", "c-servers-nats-1-leave"} {
-			c, ok := m.Resource(natsnesttest.Command, step)
+		for step, typ := range map[string]string{"c-servers-nats-1-config": natsnesttest.Command, "c-servers-nats-1-leave": natsnesttest.LocalCommand} {
+			c, ok := m.Resource(typ, step)
 			if !ok {
 				t.Fatalf("%s: no command %s", how, step)
 			}
@@ -204,9 +204,9 @@ func TestUnknownSecretInAPreview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds := m.Resources(natsnesttest.Command)
+	cmds := append(m.Resources(natsnesttest.Command), m.Resources(natsnesttest.LocalCommand)...)
 	if len(cmds) != 21 {
-		t.Fatalf("%d commands in the preview, want 21", len(cmds))
+		t.Fatalf("%d commands in the preview, want 21 (18 on the nodes, 3 leave steps)", len(cmds))
 	}
 	for _, c := range cmds {
 		if strings.HasSuffix(c.Name, "-config") || strings.HasSuffix(c.Name, "-leave") {

@@ -645,8 +645,12 @@ func TestServersChangeReRunsOnlyAffectedSteps(t *testing.T) {
 			a.Binary.LocalPath = svBinary(t, "#!/bin/sh\necho 'nats-server: v2.15.2' # rebuilt\n")
 		},
 			hostSteps("upload", "binary", "service")(1, 2, 3)},
-		{"one host replaced", func(a *natsnest.ServersArgs) { a.Hosts[1].InstanceID = pulumi.String("i-new") }, hostSteps(svSteps...)(2)},
-		{"one host's SSH address", func(a *natsnest.ServersArgs) { a.Hosts[1].Connect = pulumi.String("203.0.113.99") }, with(hostSteps(svSteps...)(2), leave(2))},
+		// A host given an InstanceID: its steps run again from scratch, and
+		// its leave step now drains it (triggered by the instance).
+		{"one host replaced", func(a *natsnest.ServersArgs) { a.Hosts[1].InstanceID = pulumi.String("i-new") }, with(hostSteps(svSteps...)(2), leave(2))},
+		// Every leave step knows every host's SSH address: it tries the
+		// others when its own host does not answer.
+		{"one host's SSH address", func(a *natsnest.ServersArgs) { a.Hosts[1].Connect = pulumi.String("203.0.113.99") }, with(hostSteps(svSteps...)(2), leave(1, 2, 3))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := changedSteps(t, base, c.edit); !reflect.DeepEqual(got, c.want) {
@@ -911,7 +915,7 @@ func TestServersStepLogging(t *testing.T) {
 	seen := 0
 	for _, name := range r.names() {
 		reg := r.regs[name]
-		if reg.Type != "command:remote:Command" {
+		if reg.Type != "command:remote:Command" && reg.Type != "command:local:Command" {
 			continue
 		}
 		seen++

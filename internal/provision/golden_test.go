@@ -50,6 +50,15 @@ func artifacts(t *testing.T) []artifact {
 		{"service.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222})), true},
 		{"service-https.sh", must(ServiceScript(l, ServiceOptions{MonitorPort: 8222, MonitorTLS: true, Applies: []string{"nats-server v2.15.2 linux/amd64 sha256:" + testSHA, "config sha256:" + testSHA}})), true},
 		{"leave.sh", must(LeaveScript(l, LeaveOptions{ServerName: "n2", ClientPort: 4222, Route: "10.0.0.2:4248", Peers: []string{"10.0.0.1:4222", "10.0.0.3:4222"}})), true},
+		{"leave-drain.sh", must(LeaveScript(l, LeaveOptions{ServerName: "nats-2", ClientPort: 4222, Route: "172.16.0.6:4248", Peers: []string{"172.16.0.5:4222", "172.16.0.7:4222"}, Drain: true})), true},
+		{"leave-single.sh", must(LeaveScript(l, LeaveOptions{ServerName: "nats-1", ClientPort: 4222, Route: "172.16.0.5:4248", Drain: true})), true},
+		{"leave-local.sh", must(LeaveLocalScript(LeaveLocalOptions{Remote: "bash -c 'echo the leave script'", User: "root", Drain: true,
+			URN:     "urn:pulumi:cluster::natsnest::natsnest:index:Cluster$natsnest:index:Servers$command:local:Command::natsnest-servers-nats-2-leave",
+			Targets: []LeaveTarget{{Name: "nats-2", Address: "198.51.100.2", Port: 22}, {Name: "nats-1", Address: "198.51.100.1", Port: 22}, {Name: "nats-3", Address: "198.51.100.3", Port: 22}}})), true},
+		{"leave-local-pinned.sh", must(LeaveLocalScript(LeaveLocalOptions{Remote: "sudo -n bash -c 'echo the leave script'", User: "admin",
+			URN:     "urn:pulumi:test::natsnest::natsnest:index:Servers$command:local:Command::nats-n1-leave",
+			Targets: []LeaveTarget{{Name: "n1", Address: "10.0.0.1", Port: 2222, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl n1"}, {Name: "n2", Address: "10.0.0.2", Port: 2222, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6vQ2SO9m4x2GsWG4hO0bGv0QH3b3c4oKq4yJ0x9QkP"}},
+			Bastion: &LeaveTarget{Address: "bastion.example.com", Port: 22, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKjz1tH0gk2b4dxXv0u8yH0iE3kq8f1b2Z9b0wqH1c2d"}, BastionUser: "jump"})), true},
 	}
 }
 
@@ -90,7 +99,9 @@ func TestScriptsPassShellcheck(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
-	args := []string{"--shell=bash", "--severity=style"}
+	// Each script's shell is its shebang's: bash on the nodes, sh for the
+	// leave step on the deploying machine.
+	args := []string{"--severity=style"}
 	for _, a := range artifacts(t) {
 		if !a.script {
 			continue
@@ -112,10 +123,14 @@ func TestScriptsParse(t *testing.T) {
 		if !a.script {
 			continue
 		}
-		cmd := exec.Command("bash", "-n")
+		shell := "bash"
+		if strings.HasPrefix(a.text, "#!/bin/sh\n") {
+			shell = "sh"
+		}
+		cmd := exec.Command(shell, "-n")
 		cmd.Stdin = strings.NewReader(a.text)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("bash -n %s: %v\n%s", a.name, err, out)
+			t.Errorf("%s -n %s: %v\n%s", shell, a.name, err, out)
 		}
 		if n := len(RemoteCommand(a.text, true)); n > 100_000 {
 			t.Errorf("%s: command line of %d bytes is too long for one SSH exec", a.name, n)

@@ -27,8 +27,13 @@ type LeaveOptions struct {
 	// Route is this node's route address, "host:port", as the other nodes'
 	// routes name it (and /varz's cluster.urls shows it).
 	Route string
-	// Peers are the other nodes' client addresses, "host:port".
+	// Peers are the other nodes' client addresses, "host:port". None: a
+	// single node, which has no cluster to leave (only Drain applies).
 	Peers []string
+	// Drain, on the node itself, stops natsd with lame duck if it still
+	// runs, syncs and unmounts DataMount afterwards: the node's data disk
+	// is detached and its instance released next (Cluster).
+	Drain bool
 	// RemoveTimeout bounds the retries of the peer-remove. Defaults to 5 minutes.
 	RemoveTimeout time.Duration
 	// HealthyTimeout bounds the wait for every remaining server's health
@@ -81,8 +86,10 @@ func LeaveScript(l Layout, o LeaveOptions) (string, error) {
 		o.AskTime = 2 * time.Second
 	}
 	ask := int64((o.AskTime + time.Second - 1) / time.Second)
-	return render(StepLeave, "take this server out of the cluster: lame duck, peer-remove, wait for the rest to be healthy", []variable{
+	return render(StepLeave, "take this server out of the cluster: lame duck, peer-remove, wait for the rest to be healthy; drain", []variable{
 		{"SERVICE", Service},
+		{"DATA_MOUNT", DataMount},
+		{"DRAIN", boolFlag(o.Drain)},
 		{"SERVER_NAME", o.ServerName},
 		{"SELF_CLIENT", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.ClientPort))},
 		{"SELF_ROUTE", o.Route},
@@ -91,7 +98,148 @@ func LeaveScript(l Layout, o LeaveOptions) (string, error) {
 		{"HEALTHY_TIMEOUT", seconds(o.HealthyTimeout)},
 		{"HEALTHY_ROUNDS", strconv.Itoa(o.HealthyRounds)},
 		{"ASK_SECONDS", strconv.FormatInt(ask, 10)},
-	}, "natslib", "leave"), nil
+	}, "natslib", "drain", "leave"), nil
+}
+
+// The leave step's wait for a node that is gone: OpenSSH's ConnectTimeout
+// and ConnectionAttempts, so at most their product (one minute) before the
+// step goes on without it.
+const (
+	SSHConnectTimeout  = 20 * time.Second
+	SSHConnectAttempts = 3
+)
+
+// LeaveTarget is a node the leave step may reach over SSH.
+type LeaveTarget struct {
+	// Name is the node's server name; Address and Port where SSH reaches it.
+	Name    string
+	Address string
+	Port    int
+	// HostKey is the host key it must present, in authorized_keys form
+	// ("ssh-ed25519 AAAA…"); empty: not checked.
+	HostKey string
+}
+
+// LeaveLocalOptions are the settings of the leave step's Delete on the
+// deploying machine.
+type LeaveLocalOptions struct {
+	// Remote is the leave script as the command line SSH runs (see
+	// RemoteCommand); its mode, "self" or "peer", is appended.
+	Remote string
+	// Targets are the node that leaves, first, then the others, in the
+	// order they are tried when it does not answer.
+	Targets []LeaveTarget
+	// User logs in to every node (and the bastion, unless BastionUser).
+	User string
+	// Bastion, when set, is the jump host (its Name unused); BastionUser
+	// logs in to it.
+	Bastion     *LeaveTarget
+	BastionUser string
+	// Drain says the remote script drains the node (a Cluster node).
+	Drain bool
+	// URN is the step's own URN, named when nothing can proceed.
+	URN string
+}
+
+var (
+	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+	sshUserRE  = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+	hostKeyRE  = regexp.MustCompile(`^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+=*$`)
+)
+
+// LeaveLocalScript renders the leave step's Delete as it runs on the
+// deploying machine (POSIX sh and OpenSSH): it runs Remote on the node that
+// leaves; when that node does not answer within SSHConnectAttempts ×
+// SSHConnectTimeout it says so and runs Remote in peer mode on the first
+// other node that answers. A refused login or a changed host key fails.
+// The credentials come from the environment: NATSNEST_SSH_KEY or
+// NATSNEST_SSH_PASSWORD, and NATSNEST_BASTION_KEY or
+// NATSNEST_BASTION_PASSWORD; its stdin goes to the remote script.
+func LeaveLocalScript(o LeaveLocalOptions) (string, error) {
+	if len(o.Targets) == 0 {
+		return "", fmt.Errorf("provision: the leave step needs the node that leaves")
+	}
+	if strings.TrimSpace(o.Remote) == "" || strings.ContainsAny(o.Remote, "\x00") {
+		return "", fmt.Errorf("provision: the leave step needs the remote script")
+	}
+	if !sshUserRE.MatchString(o.User) {
+		return "", fmt.Errorf("provision: SSH user %q is not a user name", o.User)
+	}
+	if !strings.HasPrefix(o.URN, "urn:pulumi:") || strings.ContainsAny(o.URN, "'\n") {
+		return "", fmt.Errorf("provision: %q is not the step's URN", o.URN)
+	}
+	line := func(t LeaveTarget, name string) (string, error) {
+		if net.ParseIP(t.Address) == nil && !hostNameRE.MatchString(t.Address) {
+			return "", fmt.Errorf("provision: %s: SSH address %q is neither an IP address nor a host name", name, t.Address)
+		}
+		if t.Port < 1 || t.Port > 65535 {
+			return "", fmt.Errorf("provision: %s: SSH port %d is outside 1..65535", name, t.Port)
+		}
+		key := "- -"
+		if t.HostKey != "" {
+			f := strings.Fields(t.HostKey)
+			if len(f) < 2 || !hostKeyRE.MatchString(f[0]+" "+f[1]) {
+				return "", fmt.Errorf("provision: %s: host key %q is not in authorized_keys form", name, t.HostKey)
+			}
+			key = f[0] + " " + f[1]
+		}
+		return fmt.Sprintf("%s %s %d %s", name, t.Address, t.Port, key), nil
+	}
+	var targets []string
+	for _, t := range o.Targets {
+		if !serverNameRE.MatchString(t.Name) {
+			return "", fmt.Errorf("provision: server name %q must be 1-63 letters, digits, '.', '_' or '-'", t.Name)
+		}
+		l, err := line(t, t.Name)
+		if err != nil {
+			return "", err
+		}
+		targets = append(targets, l)
+	}
+	bastion := ""
+	if b := o.Bastion; b != nil {
+		user := o.BastionUser
+		if user == "" {
+			user = o.User
+		}
+		if !sshUserRE.MatchString(user) {
+			return "", fmt.Errorf("provision: bastion user %q is not a user name", user)
+		}
+		l, err := line(*b, "bastion")
+		if err != nil {
+			return "", err
+		}
+		f := strings.Fields(l) // bastion ADDRESS PORT TYPE KEY
+		bastion = strings.Join([]string{f[1], f[2], user, f[3], f[4]}, " ")
+	}
+	vars := []variable{
+		{"SERVER_NAME", o.Targets[0].Name},
+		{"SSH_USER", o.User},
+		{"CONNECT_TIMEOUT", seconds(SSHConnectTimeout)},
+		{"CONNECT_ATTEMPTS", strconv.Itoa(SSHConnectAttempts)},
+		{"TARGETS", strings.Join(targets, "\n")},
+		{"BASTION", bastion},
+		{"DRAIN", boolFlag(o.Drain)},
+		{"DATA_MOUNT", DataMount},
+		{"REMOTE", o.Remote},
+		{"URN", o.URN},
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n")
+	fmt.Fprintf(&b, "# natsnest %s step, on the machine that runs pulumi: the leave script on the node over OpenSSH, or on another node when it does not answer.\n", StepLeave)
+	b.WriteString("# Rendered by natsnest; runs as the Delete of a command:local:Command.\n")
+	b.WriteString("set -eu\n")
+	b.WriteString("umask 077\n")
+	fmt.Fprintf(&b, "STEP=%s\n", ShellQuote(StepLeave))
+	for _, v := range vars {
+		if strings.Contains(v.value, "$") {
+			b.WriteString("# shellcheck disable=SC2016 # a literal $\n")
+		}
+		fmt.Fprintf(&b, "%s=%s\n", v.name, ShellQuote(v.value))
+	}
+	b.WriteString("\n")
+	b.WriteString(fragment("leavelocal"))
+	return b.String(), nil
 }
 
 // LeavePayload is the leave script's stdin: the system account admin's

@@ -42,6 +42,7 @@ const (
 	SecurityGroupRule = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
 	SecurityGroup     = "alicloud:ecs/securityGroup:SecurityGroup"
 	Command           = "command:remote:Command"
+	LocalCommand      = "command:local:Command"
 	CopyToRemote      = "command:remote:CopyToRemote"
 	EIP               = "alicloud:ecs/eipAddress:EipAddress"
 	Disk              = "alicloud:ecs/ecsDisk:EcsDisk"

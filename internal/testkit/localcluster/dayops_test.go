@@ -572,7 +572,7 @@ func TestDayOpsScaleOutAndIn(t *testing.T) {
 		return out
 	}
 	peers5, peers4 := peersOf(4), peersOf(3)
-	if out := runLeave(ctx, t, c, 4, peers5, false); !strings.Contains(out, "it stays in the cluster") {
+	if out := runLeave(ctx, t, c, 4, peers5, false, "self"); !strings.Contains(out, "it stays in the cluster") {
 		t.Fatalf("the leave script did not leave a member alone:\n%s", out)
 	}
 	if c.PID(4) == 0 {
@@ -587,13 +587,23 @@ func TestDayOpsScaleOutAndIn(t *testing.T) {
 	if did := roll(ctx, t, c, changes, false); !maps(did, "reload") || len(did) != 3 {
 		t.Errorf("scale in: the remaining nodes did %v, want a reload each", did)
 	}
-	// Then the leave commands' deletes, last host first, one at a time.
+	// Then the leave steps' deletes, last host first, one at a time. n5
+	// is dead by then: its leave step, which cannot reach it, runs the
+	// script in peer mode elsewhere, which removes it from JetStream and
+	// stops nothing.
+	if err := c.Kill(4); err != nil {
+		t.Fatal(err)
+	}
 	for _, l := range []struct {
 		i     int
 		peers []string
-	}{{4, peers5}, {3, peers4}} {
+		mode  string
+	}{{4, peers5, "peer"}, {3, peers4, "self"}} {
 		began := time.Now()
-		out := runLeave(ctx, t, c, l.i, l.peers, true)
+		out := runLeave(ctx, t, c, l.i, l.peers, l.mode == "self", l.mode)
+		if l.mode == "peer" && !strings.Contains(out, "n5 does not answer: removing it from JetStream through this node") {
+			t.Errorf("n5's leave in peer mode:\n%s", out)
+		}
 		t.Logf("n%d left in %s:\n%s", l.i+1, time.Since(began).Round(time.Millisecond), out)
 		if c.PID(l.i) != 0 {
 			t.Fatalf("n%d still runs after its leave script", l.i+1)
@@ -691,11 +701,12 @@ stop | disable)
 esac
 `
 
-// runLeave runs the leave script of node i as its leave command's Delete
-// would, with the peers it was last rendered with. wantStop says whether
-// the script is expected to stop the node; the fake systemctl does it with
-// lame duck.
-func runLeave(ctx context.Context, t *testing.T, c *localcluster.Cluster, i int, peers []string, wantStop bool) string {
+// runLeave runs the leave script of node i as its leave step's Delete
+// would, with the peers it was last rendered with, in mode ("self" on the
+// node, "peer" elsewhere when the node does not answer). wantStop says
+// whether the script is expected to stop the node; the fake systemctl does
+// it with lame duck.
+func runLeave(ctx context.Context, t *testing.T, c *localcluster.Cluster, i int, peers []string, wantStop bool, mode string) string {
 	t.Helper()
 	s, err := c.Server(i)
 	if err != nil {
@@ -722,7 +733,7 @@ func runLeave(ctx context.Context, t *testing.T, c *localcluster.Cluster, i int,
 	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(fakeSystemctl), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd := exec.CommandContext(ctx, "bash", "-c", script, provision.StepLeave, mode)
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "FAKE_STATE="+state)
 	cmd.Stdin = strings.NewReader(provision.LeavePayload(c.Admin().User, c.Admin().Password))
 	var out strings.Builder
