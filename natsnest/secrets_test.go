@@ -161,7 +161,7 @@ func TestInvalidSecretOutputRegistersNothing(t *testing.T) {
 				t.Errorf("%s: the error holds the secret %q", how, v)
 			}
 		}
-		if n := len(m.Resources(natsnesttest.Instance)) + len(m.Resources(natsnesttest.Command)); n != 0 {
+		if n := len(m.Resources(natsnesttest.Instance)) + len(m.Resources(natsnesttest.Command)) + len(m.Resources(natsnesttest.LocalCommand)); n != 0 {
 			t.Errorf("%s: %d instances and commands registered with an invalid secret", how, n)
 		}
 		if n := len(m.Resources(natsnesttest.SecurityGroup)); n != 0 {
