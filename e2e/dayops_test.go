@@ -266,6 +266,32 @@ func (p *opsPublisher) figures() (acked, failed int, longest time.Duration) {
 	return len(p.acked), p.failed, p.longest
 }
 
+// readBack reads stream back (readIDs) and counts how many of the messages
+// acknowledged so far it holds; a missing one fails the test.
+func (p *opsPublisher) readBack(ctx context.Context, t *testing.T, what string, stream jetstream.Stream) (acked, read int) {
+	t.Helper()
+	p.mu.Lock()
+	ids := slices.Collect(maps.Values(p.acked))
+	p.mu.Unlock()
+	var got map[string]int
+	if err := eventually(3*time.Minute, func() error {
+		var err error
+		got, err = readIDs(ctx, stream, p.subject)
+		return err
+	}); err != nil {
+		t.Fatalf("%s: reading the stream back: %v", what, err)
+	}
+	for _, id := range ids {
+		if got[id] > 0 {
+			read++
+		}
+	}
+	if read != len(ids) {
+		t.Errorf("%s: %d acknowledged, %d read back: %d lost", what, len(ids), read, len(ids)-read)
+	}
+	return len(ids), read
+}
+
 func (p *opsPublisher) stop() {
 	select {
 	case <-p.quit:
@@ -413,28 +439,9 @@ func TestDayOps(t *testing.T) {
 	// back from the stream.
 	progress := func(op string) {
 		t.Helper()
-		pub.mu.Lock()
-		acked := slices.Collect(maps.Values(pub.acked))
-		f, l := pub.failed, pub.longest
-		pub.mu.Unlock()
-		var got map[string]int
-		if err := eventually(2*time.Minute, func() error {
-			var err error
-			got, err = readIDs(ctx, stream, opsSubject)
-			return err
-		}); err != nil {
-			t.Fatalf("%s: reading %s back: %v", op, opsStream, err)
-		}
-		read := 0
-		for _, id := range acked {
-			if got[id] > 0 {
-				read++
-			}
-		}
-		if read != len(acked) {
-			t.Errorf("%s: %d acknowledged messages, only %d of them read back", op, len(acked), read)
-		}
-		s.Verified("%s: %d messages acknowledged so far, %d of them read back; %d attempts failed and retried, longest gap %s", op, len(acked), read, f, l.Round(time.Millisecond))
+		acked, read := pub.readBack(ctx, t, op, stream)
+		_, f, l := pub.figures()
+		s.Verified("%s: %d messages acknowledged so far, %d of them read back; %d attempts failed and retried, longest gap %s", op, acked, read, f, l.Round(time.Millisecond))
 	}
 	time.Sleep(2 * time.Second)
 

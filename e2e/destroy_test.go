@@ -94,34 +94,7 @@ func destroyStack(ctx context.Context, t *testing.T, st auto.Stack, c *cloud.Clo
 	}
 
 	// Every acknowledged payload, looked for on the retained disks.
-	found := map[string]int{}
-	for _, id := range disks {
-		d := backend.Disk(id)
-		if d == nil || d.On() != "" {
-			t.Fatalf("retained disk %s: %+v, want a detached block device", id, d)
-		}
-		dir := filepath.Join(t.TempDir(), id)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		out, err := runHost("mount", "-o", "ro", d.Device, dir)
-		if err != nil {
-			t.Fatalf("mounting retained disk %s (%s): %v\n%s", id, d.Device, err, out)
-		}
-		ids, err := runHost("sh", "-c", fmt.Sprintf("find %s -path '*/streams/%s/msgs/*.blk' -exec grep -aoh 'kept-m-[0-9]\\{7\\}' {} + | sort -u", dir, keptStream))
-		if o, uerr := runHost("umount", dir); uerr != nil {
-			t.Errorf("unmounting %s: %v\n%s", dir, uerr, o)
-		}
-		if err != nil {
-			t.Fatalf("reading the block files on disk %s: %v\n%s", id, err, ids)
-		}
-		n := 0
-		for _, l := range strings.Fields(ids) {
-			found[l]++
-			n++
-		}
-		t.Logf("retained disk %s: %d distinct messages of %s in its block files", id, n, keptStream)
-	}
+	found := onRetainedDisks(t, backend, disks, keptStream, keptSubject)
 	quorum := replicas/2 + 1
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
@@ -138,6 +111,42 @@ func destroyStack(ctx context.Context, t *testing.T, st auto.Stack, c *cloud.Clo
 	if missing > 0 {
 		t.Errorf("%d acknowledged messages are on fewer than %d retained disks", missing, quorum)
 	}
+}
+
+// onRetainedDisks mounts each of the disks — retained, detached — read-only
+// on this host and counts, per payload the opsPublisher gave subject's
+// messages, how many of the disks hold it in stream's block files.
+func onRetainedDisks(t *testing.T, backend *cloud.Machines, disks []string, stream, subject string) map[string]int {
+	t.Helper()
+	pattern := strings.ReplaceAll(subject, ".", "-") + `-[0-9]\{7\}`
+	found := map[string]int{}
+	for _, id := range disks {
+		d := backend.Disk(id)
+		if d == nil || d.On() != "" {
+			t.Fatalf("retained disk %s: %+v, want a detached block device", id, d)
+		}
+		dir := filepath.Join(t.TempDir(), id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runHost("mount", "-o", "ro", d.Device, dir); err != nil {
+			t.Fatalf("mounting retained disk %s (%s): %v\n%s", id, d.Device, err, out)
+		}
+		ids, err := runHost("sh", "-c", fmt.Sprintf("find %s -path '*/streams/%s/msgs/*.blk' -exec grep -aoh '%s' {} + | sort -u", dir, stream, pattern))
+		if out, uerr := runHost("umount", dir); uerr != nil {
+			t.Errorf("unmounting %s: %v\n%s", dir, uerr, out)
+		}
+		if err != nil {
+			t.Fatalf("reading the block files on disk %s: %v\n%s", id, err, ids)
+		}
+		n := 0
+		for _, l := range strings.Fields(ids) {
+			found[l]++
+			n++
+		}
+		t.Logf("retained disk %s: %d distinct messages of %s in its block files", id, n, stream)
+	}
+	return found
 }
 
 // runHost runs a command on this host (mounting a retained disk).

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +25,6 @@ import (
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/cloud"
 	"github.com/natsnest/pulumi-natsnest/internal/testkit/machines"
-	"github.com/natsnest/pulumi-natsnest/natsnest"
 )
 
 // Nodes that go away (docs/architecture.md §4b): a node's leave step runs
@@ -50,7 +47,6 @@ import (
 const (
 	awayStream  = "AWAY"
 	awaySubject = "away.m"
-	awayIDRe    = `away-m-[0-9]\{7\}` // the publisher's message IDs, for grep on block files
 
 	// What the leave step prints (the natsnest side of issue "nodes go away").
 	awayNoAnswer  = "does not answer over SSH"
@@ -221,25 +217,7 @@ func TestNodesGoAway(t *testing.T) {
 	}
 
 	s.Step("boot the emulated Alibaba Cloud (a VPC fleet of machines), build its provider shim; the repository's Pulumi.yaml and stacks/ with the cluster template, natsnest:nodeCount 5, the README's secrets")
-	vpcCIDR := netip.MustParsePrefix(natsnest.DefaultVpcCIDR)
-	fleet := machines.New(t, machines.Options{VPC: true, VPCPrefix: vpcCIDR})
-	logJournalsOnFailure(t, fleet, 60)
-	backend := cloud.NewMachines(fleet)
-	c := &cloud.Cloud{Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
-		ImageID: "debian_12_11_x64_20G_alibase_20250701.vhd", PublicPool: netip.MustParsePrefix("198.51.100.0/27"), Backend: backend}
-	eng.build(t, "pulumi-resource-alicloud", "internal/testkit/cloud/shim")
-	eng.ambient()
-	eng.env[cloud.SocketEnv] = c.Serve(t, tmp)
-	eng.env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(tmp, "state")
-	project := copyProject(t, filepath.Join(tmp, "project"))
-	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(project), auto.Program(program.Program), auto.EnvVars(eng.env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := auto.UpsertStack(ctx, "cluster", ws)
-	if err != nil {
-		t.Fatalf("pulumi stack init cluster: %v", err)
-	}
+	fleet, backend, c, st := cloudStack(ctx, t, eng, tmp, "cluster", nil)
 	destroyed := false
 	t.Cleanup(func() {
 		if destroyed {
@@ -259,16 +237,8 @@ func TestNodesGoAway(t *testing.T) {
 			}
 		}
 	})
-	for k, v := range readmeSecrets {
-		if err := st.SetConfig(ctx, k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for k, v := range map[string]string{"natsnest:sshCidr": fleet.HostAddr + "/32", "natsnest:nodeCount": "5"} {
-		if err := st.SetConfig(ctx, k, auto.ConfigValue{Value: v}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setConfig(ctx, t, st, readmeSecrets, true)
+	setConfig(ctx, t, st, map[string]string{"natsnest:sshCidr": fleet.HostAddr + "/32", "natsnest:nodeCount": "5"}, false)
 
 	// up runs pulumi up with opts and fails the test when it fails, after
 	// logging what the node's leave step printed (why it failed, mostly).
@@ -461,29 +431,10 @@ func TestNodesGoAway(t *testing.T) {
 	// back from the stream.
 	progress := func(what string) {
 		t.Helper()
-		pub.mu.Lock()
-		acked := slices.Collect(maps.Values(pub.acked))
-		f, l := pub.failed, pub.longest
-		pub.mu.Unlock()
-		var got map[string]int
-		if err := eventually(3*time.Minute, func() error {
-			var err error
-			got, err = readIDs(ctx, stream, awaySubject)
-			return err
-		}); err != nil {
-			t.Fatalf("%s: reading %s back: %v", what, awayStream, err)
-		}
-		read := 0
-		for _, id := range acked {
-			if got[id] > 0 {
-				read++
-			}
-		}
-		if read != len(acked) {
-			t.Errorf("%s: %d acknowledged, %d read back: %d lost", what, len(acked), read, len(acked)-read)
-		}
+		acked, read := pub.readBack(ctx, t, what, stream)
+		_, f, l := pub.figures()
 		s.Verified("%s: %d acknowledged, %d read back (%d publish attempts failed and were retried, longest gap between acks %s)",
-			what, len(acked), read, f, l.Round(time.Millisecond))
+			what, acked, read, f, l.Round(time.Millisecond))
 	}
 	// caughtUp waits until node's replica of the stream is current and its
 	// /jsz shows the stream's messages: as the publisher keeps writing, the
@@ -817,34 +768,11 @@ func TestNodesGoAway(t *testing.T) {
 		// Every acknowledged message, on a majority of the last nodes'
 		// disks: JetStream acknowledged each once two of its three
 		// replicas had stored it.
-		found := map[string]int{}
+		var last []string
 		for _, n := range slices.Sorted(maps.Keys(current)) {
-			id := current[n]
-			d := backend.Disk(id)
-			if d == nil || d.On() != "" {
-				t.Fatalf("(d) retained disk %s: %+v, want a detached block device", id, d)
-			}
-			dir := filepath.Join(t.TempDir(), id)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := runHost("mount", "-o", "ro", d.Device, dir); err != nil {
-				t.Fatalf("(d) mounting retained disk %s (%s): %v\n%s", id, d.Device, err, out)
-			}
-			ids, err := runHost("sh", "-c", fmt.Sprintf("find %s -path '*/streams/%s/msgs/*.blk' -exec grep -aoh '%s' {} + | sort -u", dir, awayStream, awayIDRe))
-			if out, uerr := runHost("umount", dir); uerr != nil {
-				t.Errorf("unmounting %s: %v\n%s", dir, uerr, out)
-			}
-			if err != nil {
-				t.Fatalf("(d) reading the block files on disk %s: %v\n%s", id, err, ids)
-			}
-			k := 0
-			for _, l := range strings.Fields(ids) {
-				found[l]++
-				k++
-			}
-			t.Logf("(d) %s's retained disk %s: %d distinct messages of %s in its block files", n, id, k, awayStream)
+			last = append(last, current[n])
 		}
+		found := onRetainedDisks(t, backend, last, awayStream, awaySubject)
 		pub.mu.Lock()
 		acked := slices.Collect(maps.Values(pub.acked))
 		pub.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -361,31 +359,16 @@ func productionCluster(t *testing.T, s *steps) {
 
 	s.Step("boot the emulated Alibaba Cloud: a VPC %s of Debian %s machines the cloud boots with cloud-init as its instances (data disks: zram, found by serial number like ECS disks), each instance planted at boot, before the engine runs any command on it, with a Match block letting root log in with a password and %s as a symbolic link to /usr/local/sbin",
 		natsnest.DefaultVpcCIDR, machines.Suite, plantedUploadLink)
-	fleet := machines.New(t, machines.Options{VPC: true, VPCPrefix: netip.MustParsePrefix(natsnest.DefaultVpcCIDR)})
-	logJournalsOnFailure(t, fleet, 60)
 	// Key-pair mode: an ECS key pair of the account, which the cloud puts
 	// on every instance, and its private key in the stack's config. The
 	// fleet's own key (the test's login) is not the pair's: an up that
 	// works logs in with the pair.
-	pairKey, pairPub := newKeyPair(t, keyPairName)
-	backend := &plantingBackend{Machines: cloud.NewMachines(fleet)}
-	c := &cloud.Cloud{Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
-		ImageID: "debian_12_11_x64_20G_alibase_20250701.vhd", PublicPool: netip.MustParsePrefix("198.51.100.0/27"),
-		KeyPairs: map[string]string{keyPairName: pairPub}, Backend: backend}
-
-	eng.build(t, "pulumi-resource-alicloud", "internal/testkit/cloud/shim")
-	eng.ambient()
-	eng.env[cloud.SocketEnv] = c.Serve(t, tmp)
-	eng.env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(tmp, "state")
-	project := copyProject(t, filepath.Join(tmp, "project"))
-	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(project), auto.Program(program.Program), auto.EnvVars(eng.env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := auto.UpsertStack(ctx, "cluster", ws)
-	if err != nil {
-		t.Fatalf("pulumi stack init cluster: %v", err)
-	}
+	pairKey, pairPub := newSSHKey(t, keyPairName)
+	var backend *plantingBackend
+	fleet, _, _, st := cloudStack(ctx, t, eng, tmp, "cluster", func(c *cloud.Cloud) {
+		backend = &plantingBackend{Machines: c.Backend.(*cloud.Machines)}
+		c.Backend, c.KeyPairs = backend, map[string]string{keyPairName: pairPub}
+	})
 	t.Cleanup(func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer dcancel()
@@ -393,16 +376,9 @@ func productionCluster(t *testing.T, s *steps) {
 			t.Errorf("destroy: %v", err)
 		}
 	})
-	for k, v := range map[string]string{"adminPassword": adminPassword, "appPassword": appPassword, "stackSecret": clusterSecret, "sshPrivateKey": pairKey} {
-		if err := st.SetConfig(ctx, "natsnest:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for k, v := range map[string]string{"keyPairName": keyPairName, "sshCidr": fleet.HostAddr + "/32"} {
-		if err := st.SetConfig(ctx, "natsnest:"+k, auto.ConfigValue{Value: v}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setConfig(ctx, t, st, map[string]string{"natsnest:adminPassword": adminPassword, "natsnest:appPassword": appPassword,
+		"natsnest:stackSecret": clusterSecret, "natsnest:sshPrivateKey": pairKey}, true)
+	setConfig(ctx, t, st, map[string]string{"natsnest:keyPairName": keyPairName, "natsnest:sshCidr": fleet.HostAddr + "/32"}, false)
 
 	s.Step("pulumi up the root program's natsnest.Cluster from %s (nodeCount %s, zones %v, publicAccess %s) in key-pair mode (keyPairName %s, sshPrivateKey; no instancePassword), nats-server uploaded from this machine",
 		filepath.Base(clusterStack), cfg["nodeCount"], zones, cfg["publicAccess"], keyPairName)

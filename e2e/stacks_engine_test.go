@@ -49,31 +49,7 @@ func runStack(t *testing.T, stackName string) {
 	defer cancel()
 	tmp := t.TempDir()
 
-	// The VPC the program creates by default, when this host does not use
-	// that range; another one otherwise (then set as vpcCidr).
-	vpcCIDR := netip.MustParsePrefix(natsnest.DefaultVpcCIDR)
-	opts := machines.Options{VPC: true, VPCPrefix: vpcCIDR}
-	fleet := machines.New(t, opts)
-	logJournalsOnFailure(t, fleet, 60)
-	backend := cloud.NewMachines(fleet)
-	c := &cloud.Cloud{Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
-		ImageID: "debian_12_11_x64_20G_alibase_20250701.vhd", PublicPool: netip.MustParsePrefix("198.51.100.0/27"), Backend: backend}
-
-	eng := newEngine(t, tmp)
-	eng.build(t, "pulumi-resource-alicloud", "internal/testkit/cloud/shim")
-	eng.ambient()
-	eng.env[cloud.SocketEnv] = c.Serve(t, tmp)
-	eng.env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(tmp, "state")
-	project := copyProject(t, filepath.Join(tmp, "project"))
-
-	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(project), auto.Program(program.Program), auto.EnvVars(eng.env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := auto.UpsertStack(ctx, stackName, ws)
-	if err != nil {
-		t.Fatalf("pulumi stack init %s: %v", stackName, err)
-	}
+	fleet, backend, c, st := cloudStack(ctx, t, newEngine(t, tmp), tmp, stackName, nil)
 	destroyed := false
 	t.Cleanup(func() {
 		if destroyed {
@@ -87,14 +63,8 @@ func runStack(t *testing.T, stackName string) {
 		}
 	})
 	// As the README: secrets with --secret, and the deploying machine.
-	for k, v := range readmeSecrets {
-		if err := st.SetConfig(ctx, k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.SetConfig(ctx, "natsnest:sshCidr", auto.ConfigValue{Value: fleet.HostAddr + "/32"}); err != nil {
-		t.Fatal(err)
-	}
+	setConfig(ctx, t, st, readmeSecrets, true)
+	setConfig(ctx, t, st, map[string]string{"natsnest:sshCidr": fleet.HostAddr + "/32"}, false)
 
 	log := collectSteps()
 	up, err := st.Up(ctx, optup.SuppressProgress(), optup.EventStreams(log.ch))
@@ -182,6 +152,50 @@ func runStack(t *testing.T, stackName string) {
 
 	destroyed = true
 	destroyStack(ctx, t, st, c, backend, public, "app", readmeSecrets["natsnest:appPassword"], replicas)
+}
+
+// cloudStack is what the README's commands run on, emulated: an Alibaba
+// Cloud region (cloud.Cloud) whose instances are machines of a VPC fleet on
+// the program's default VPC, served to the real engine through the shim
+// plugin, and the stack name of a copy of the repository's Pulumi.yaml and
+// stacks/ with program.Program inline, run by eng. setup, when not nil, changes the
+// cloud before it is served (a key pair, a backend wrapping the machines').
+func cloudStack(ctx context.Context, t *testing.T, eng *engine, tmp, name string, setup func(*cloud.Cloud)) (*machines.Fleet, *cloud.Machines, *cloud.Cloud, auto.Stack) {
+	t.Helper()
+	// The VPC the program creates by default: New fails when the host
+	// uses that range.
+	fleet := machines.New(t, machines.Options{VPC: true, VPCPrefix: netip.MustParsePrefix(natsnest.DefaultVpcCIDR)})
+	logJournalsOnFailure(t, fleet, 60)
+	backend := cloud.NewMachines(fleet)
+	c := &cloud.Cloud{Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j", "cn-hangzhou-k"},
+		ImageID: "debian_12_11_x64_20G_alibase_20250701.vhd", PublicPool: netip.MustParsePrefix("198.51.100.0/27"), Backend: backend}
+	if setup != nil {
+		setup(c)
+	}
+	eng.build(t, "pulumi-resource-alicloud", "internal/testkit/cloud/shim")
+	eng.ambient()
+	eng.env[cloud.SocketEnv] = c.Serve(t, tmp)
+	eng.env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(tmp, "state")
+	project := copyProject(t, filepath.Join(tmp, "project"))
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(project), auto.Program(program.Program), auto.EnvVars(eng.env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := auto.UpsertStack(ctx, name, ws)
+	if err != nil {
+		t.Fatalf("pulumi stack init %s: %v", name, err)
+	}
+	return fleet, backend, c, st
+}
+
+// setConfig sets the stack's config keys, as secrets (`--secret`) or not.
+func setConfig(ctx context.Context, t *testing.T, st auto.Stack, kv map[string]string, secret bool) {
+	t.Helper()
+	for k, v := range kv {
+		if err := st.SetConfig(ctx, k, auto.ConfigValue{Value: v, Secret: secret}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 type stackNode struct{ name, instanceID, privateIP, publicIP string }
