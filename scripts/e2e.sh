@@ -3,7 +3,8 @@
 # machines booted with systemd-nspawn, each in its own network namespace on
 # a private bridge, and natsnest's production programs deployed onto them
 # over real SSH. Needs root on Linux; installs debootstrap and
-# systemd-container (and iptables, for EIPs) from Debian's packages when missing.
+# systemd-container (iptables, for EIPs; openssh-client, for the leave steps)
+# from Debian's packages when missing.
 #
 #   scripts/e2e.sh          run the machine tests, then list what they verified
 #   scripts/e2e.sh probe    only say whether this host can run them (exit 0)
@@ -56,6 +57,8 @@ install_tools() {
 	command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 	command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
 	command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+	# The leave steps run OpenSSH on the deploying machine, here this one.
+	command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 	if [ "${#missing[@]}" -gt 0 ]; then
 		echo "e2e: installing ${missing[*]} from Debian's packages"
 		if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
