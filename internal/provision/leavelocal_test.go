@@ -146,8 +146,15 @@ func TestLeaveLocalPinsHostKeysAndUsesTheKey(t *testing.T) {
 	if c["known"] != "[10.0.0.2]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" || !strings.Contains(c["args"], "StrictHostKeyChecking=yes") {
 		t.Errorf("known_hosts %q, options:\n%s", c["known"], c["args"])
 	}
-	if c["key"] != key+"\n" || strings.Contains(c["args"], "BEGIN OPENSSH") || !strings.Contains(c["args"], "IdentitiesOnly=yes") {
+	if c["key"] != key+"\n" || strings.Contains(c["args"], "BEGIN OPENSSH") || !strings.Contains(c["args"], "IdentitiesOnly=yes") ||
+		!strings.Contains(c["args"], "PreferredAuthentications=publickey\n") {
 		t.Errorf("the key file holds %q; options:\n%s", c["key"], c["args"])
+	}
+
+	// A key and a password: the key first, then the password.
+	r = runLeaveLocal(t, o, map[string]string{"10.0.0.2": "ok"}, "NATSNEST_SSH_KEY="+key, "NATSNEST_SSH_PASSWORD="+testPassword)
+	if r.code != 0 || !strings.Contains(r.calls[0]["args"], "PreferredAuthentications=publickey,password,keyboard-interactive") || r.calls[0]["askpass"] != testPassword+"\n" {
+		t.Errorf("key and password: exit %d, options:\n%s", r.code, r.calls[0]["args"])
 	}
 }
 

@@ -41,6 +41,8 @@ auth="-o PreferredAuthentications=password,keyboard-interactive -o PubkeyAuthent
 if [ -n "${NATSNEST_SSH_KEY:-}" ]; then
 	printf '%s\n' "$NATSNEST_SSH_KEY" >"$tmp/id"
 	auth="-i $tmp/id -o IdentitiesOnly=yes -o PreferredAuthentications=publickey"
+	# Both given: the key first, then the password, as the other steps do.
+	if [ -n "${NATSNEST_SSH_PASSWORD:-}" ]; then auth="$auth,password,keyboard-interactive"; fi
 fi
 bauth=$auth
 if [ -n "${NATSNEST_BASTION_KEY:-}" ]; then
