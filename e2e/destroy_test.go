@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,7 +107,7 @@ func destroyStack(ctx context.Context, t *testing.T, st auto.Stack, c *cloud.Clo
 			missing++
 		}
 	}
-	t.Logf("verified: (e) destroy: %d messages acknowledged, %d of them read back from the block files of at least %d of the %d retained disks, %d missing",
+	t.Logf("verified: (e) destroy: %d messages acknowledged, %d of them read back from the stores (block files or Raft log) of at least %d of the %d retained disks, %d missing",
 		len(pub.acked), read, quorum, len(disks), missing)
 	if missing > 0 {
 		t.Errorf("%d acknowledged messages are on fewer than %d retained disks", missing, quorum)
@@ -115,7 +116,13 @@ func destroyStack(ctx context.Context, t *testing.T, st auto.Stack, c *cloud.Clo
 
 // onRetainedDisks mounts each of the disks — retained, detached — read-only
 // on this host and counts, per payload the opsPublisher gave subject's
-// messages, how many of the disks hold it in stream's block files.
+// messages, how many of the disks hold it in stream's store: its block files,
+// or the Raft log of a stream group ($SYS/_js_/S-*/msgs). A follower
+// acknowledges an entry to the leader once it is in its Raft log, and applies
+// it to the stream's blocks only when it learns the entry committed, so an
+// acknowledged message that reached a quorum may be in the blocks of the
+// leader alone and in the Raft log of the others; nats-server applies that
+// log when it starts on the disk again.
 func onRetainedDisks(t *testing.T, backend *cloud.Machines, disks []string, stream, subject string) map[string]int {
 	t.Helper()
 	pattern := strings.ReplaceAll(subject, ".", "-") + `-[0-9]\{7\}`
@@ -132,19 +139,36 @@ func onRetainedDisks(t *testing.T, backend *cloud.Machines, disks []string, stre
 		if out, err := runHost("mount", "-o", "ro", d.Device, dir); err != nil {
 			t.Fatalf("mounting retained disk %s (%s): %v\n%s", id, d.Device, err, out)
 		}
-		ids, err := runHost("sh", "-c", fmt.Sprintf("find %s -path '*/streams/%s/msgs/*.blk' -exec grep -aoh '%s' {} + | sort -u", dir, stream, pattern))
+		grep := func(path string) (map[string]bool, error) {
+			out, err := runHost("sh", "-c", fmt.Sprintf("find %s -path '%s' -exec grep -aoh '%s' {} + | sort -u", dir, path, pattern))
+			if err != nil {
+				return nil, fmt.Errorf("%v\n%s", err, out)
+			}
+			ids := map[string]bool{}
+			for _, l := range strings.Fields(out) {
+				ids[l] = true
+			}
+			return ids, nil
+		}
+		blocks, berr := grep("*/streams/" + stream + "/msgs/*.blk")
+		log, lerr := grep("*/_js_/S-*/msgs/*.blk")
 		if out, uerr := runHost("umount", dir); uerr != nil {
 			t.Errorf("unmounting %s: %v\n%s", dir, uerr, out)
 		}
-		if err != nil {
-			t.Fatalf("reading the block files on disk %s: %v\n%s", id, err, ids)
+		if err := errors.Join(berr, lerr); err != nil {
+			t.Fatalf("reading the store on disk %s: %v", id, err)
 		}
-		n := 0
-		for _, l := range strings.Fields(ids) {
-			found[l]++
-			n++
+		onlyLog := 0
+		for m := range log {
+			if !blocks[m] {
+				blocks[m] = true
+				onlyLog++
+			}
 		}
-		t.Logf("retained disk %s: %d distinct messages of %s in its block files", id, n, stream)
+		for m := range blocks {
+			found[m]++
+		}
+		t.Logf("retained disk %s: %d distinct messages of %s in its store (%d of them in its Raft log only, not yet applied to the block files)", id, len(blocks), stream, onlyLog)
 	}
 	return found
 }

@@ -785,7 +785,7 @@ func TestNodesGoAway(t *testing.T) {
 		if read != len(acked) {
 			t.Errorf("(d) %d acknowledged, %d read back from at least 2 of the last nodes' retained disks: %d lost", len(acked), read, len(acked)-read)
 		}
-		s.Verified("(d) destroy: %d acknowledged, %d read back from the block files of at least 2 of the %d last nodes' retained disks", len(acked), read, len(current))
+		s.Verified("(d) destroy: %d acknowledged, %d read back from the stores (block files or Raft log) of at least 2 of the %d last nodes' retained disks", len(acked), read, len(current))
 	}
 	t.Logf("e2e: nodes going away verified in %s", time.Since(began).Round(time.Second))
 }
