@@ -59,8 +59,15 @@ func artifacts(t *testing.T) []artifact {
 			URN:     "urn:pulumi:test::natsnest::natsnest:index:Servers$command:local:Command::nats-n1-leave",
 			Targets: []LeaveTarget{{Name: "n1", Address: "10.0.0.1", Port: 2222, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl n1"}, {Name: "n2", Address: "10.0.0.2", Port: 2222, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6vQ2SO9m4x2GsWG4hO0bGv0QH3b3c4oKq4yJ0x9QkP"}},
 			Bastion: &LeaveTarget{Address: "bastion.example.com", Port: 22, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKjz1tH0gk2b4dxXv0u8yH0iE3kq8f1b2Z9b0wqH1c2d"}, BastionUser: "jump"})), true},
+		{"hostkey.sh", must(HostKeyScript("/etc/ssh/sshd_config", goldenHostKey)), true},
+		{"hostkey-pin.sh", must(HostKeyPinScript(HostKeyPinOptions{Node: LeaveTarget{Name: "nats-2", Address: "198.51.100.2", Port: 22, HostKey: goldenHostKey},
+			Birth: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6vQ2SO9m4x2GsWG4hO0bGv0QH3b3c4oKq4yJ0x9QkP", InstanceID: "i-bp1hf7y6oek8nqs1amd4", Origin: "i-bp1hf7y6oek8nqs1amd4",
+			Remote: "bash -c 'echo the hostkey script'", User: "root"})), true},
 	}
 }
+
+// goldenHostKey is a fixed Ed25519 public key for the golden files.
+const goldenHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 func TestGolden(t *testing.T) {
 	for _, a := range artifacts(t) {

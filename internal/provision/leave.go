@@ -168,51 +168,23 @@ func LeaveLocalScript(o LeaveLocalOptions) (string, error) {
 	if !strings.HasPrefix(o.URN, "urn:pulumi:") || strings.ContainsAny(o.URN, "'\n") {
 		return "", fmt.Errorf("provision: %q is not the step's URN", o.URN)
 	}
-	line := func(t LeaveTarget, name string) (string, error) {
-		if net.ParseIP(t.Address) == nil && !hostNameRE.MatchString(t.Address) {
-			return "", fmt.Errorf("provision: %s: SSH address %q is neither an IP address nor a host name", name, t.Address)
-		}
-		if t.Port < 1 || t.Port > 65535 {
-			return "", fmt.Errorf("provision: %s: SSH port %d is outside 1..65535", name, t.Port)
-		}
-		key := "- -"
-		if t.HostKey != "" {
-			f := strings.Fields(t.HostKey)
-			if len(f) < 2 || !hostKeyRE.MatchString(f[0]+" "+f[1]) {
-				return "", fmt.Errorf("provision: %s: host key %q is not in authorized_keys form", name, t.HostKey)
-			}
-			key = f[0] + " " + f[1]
-		}
-		return fmt.Sprintf("%s %s %d %s", name, t.Address, t.Port, key), nil
-	}
 	var targets []string
 	for _, t := range o.Targets {
 		if !serverNameRE.MatchString(t.Name) {
 			return "", fmt.Errorf("provision: server name %q must be 1-63 letters, digits, '.', '_' or '-'", t.Name)
 		}
-		l, err := line(t, t.Name)
+		l, err := t.line(t.Name)
 		if err != nil {
 			return "", err
 		}
 		targets = append(targets, l)
 	}
-	bastion := ""
-	if b := o.Bastion; b != nil {
-		user := o.BastionUser
-		if user == "" {
-			user = o.User
-		}
-		if !sshUserRE.MatchString(user) {
-			return "", fmt.Errorf("provision: bastion user %q is not a user name", user)
-		}
-		l, err := line(*b, "bastion")
-		if err != nil {
-			return "", err
-		}
-		f := strings.Fields(l) // bastion ADDRESS PORT TYPE KEY
-		bastion = strings.Join([]string{f[1], f[2], user, f[3], f[4]}, " ")
+	bastion, err := bastionLine(o.Bastion, o.BastionUser, o.User)
+	if err != nil {
+		return "", err
 	}
 	vars := []variable{
+		{"NEEDS_SSH", "it takes " + o.Targets[0].Name + " out of the cluster"},
 		{"SERVER_NAME", o.Targets[0].Name},
 		{"SSH_USER", o.User},
 		{"CONNECT_TIMEOUT", seconds(SSHConnectTimeout)},
@@ -224,13 +196,68 @@ func LeaveLocalScript(o LeaveLocalOptions) (string, error) {
 		{"REMOTE", o.Remote},
 		{"URN", o.URN},
 	}
+	return renderLocal(StepLeave, "the leave script on the node over OpenSSH, or on another node when it does not answer", vars, "leavelocal"), nil
+}
+
+// line is t as the local scripts read it: NAME ADDRESS PORT TYPE KEY, the
+// host key "- -" when not given.
+func (t LeaveTarget) line(name string) (string, error) {
+	if net.ParseIP(t.Address) == nil && !hostNameRE.MatchString(t.Address) {
+		return "", fmt.Errorf("provision: %s: SSH address %q is neither an IP address nor a host name", name, t.Address)
+	}
+	if t.Port < 1 || t.Port > 65535 {
+		return "", fmt.Errorf("provision: %s: SSH port %d is outside 1..65535", name, t.Port)
+	}
+	key, err := hostKeyWords(name, t.HostKey)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %s %d %s", name, t.Address, t.Port, key), nil
+}
+
+// hostKeyWords is an authorized_keys-form host key as TYPE KEY, its
+// comment dropped, or "- -" when empty.
+func hostKeyWords(name, key string) (string, error) {
+	if key == "" {
+		return "- -", nil
+	}
+	f := strings.Fields(key)
+	if len(f) < 2 || !hostKeyRE.MatchString(f[0]+" "+f[1]) {
+		return "", fmt.Errorf("provision: %s: host key %q is not in authorized_keys form", name, key)
+	}
+	return f[0] + " " + f[1], nil
+}
+
+// bastionLine is the bastion as sshlocal.sh reads BASTION: ADDRESS PORT
+// USER TYPE KEY, or "" without one.
+func bastionLine(b *LeaveTarget, bastionUser, user string) (string, error) {
+	if b == nil {
+		return "", nil
+	}
+	if bastionUser == "" {
+		bastionUser = user
+	}
+	if !sshUserRE.MatchString(bastionUser) {
+		return "", fmt.Errorf("provision: bastion user %q is not a user name", bastionUser)
+	}
+	l, err := b.line("bastion")
+	if err != nil {
+		return "", err
+	}
+	f := strings.Fields(l) // bastion ADDRESS PORT TYPE KEY
+	return strings.Join([]string{f[1], f[2], bastionUser, f[3], f[4]}, " "), nil
+}
+
+// renderLocal assembles a step that runs on the deploying machine (POSIX
+// sh and OpenSSH, sshlocal.sh) as a command:local:Command.
+func renderLocal(step, purpose string, vars []variable, parts ...string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
-	fmt.Fprintf(&b, "# natsnest %s step, on the machine that runs pulumi: the leave script on the node over OpenSSH, or on another node when it does not answer.\n", StepLeave)
-	b.WriteString("# Rendered by natsnest; runs as the Delete of a command:local:Command.\n")
+	fmt.Fprintf(&b, "# natsnest %s step, on the machine that runs pulumi: %s.\n", step, purpose)
+	b.WriteString("# Rendered by natsnest; runs as a command:local:Command.\n")
 	b.WriteString("set -eu\n")
 	b.WriteString("umask 077\n")
-	fmt.Fprintf(&b, "STEP=%s\n", ShellQuote(StepLeave))
+	fmt.Fprintf(&b, "STEP=%s\n", ShellQuote(step))
 	for _, v := range vars {
 		if strings.Contains(v.value, "$") {
 			b.WriteString("# shellcheck disable=SC2016 # a literal $\n")
@@ -238,8 +265,12 @@ func LeaveLocalScript(o LeaveLocalOptions) (string, error) {
 		fmt.Fprintf(&b, "%s=%s\n", v.name, ShellQuote(v.value))
 	}
 	b.WriteString("\n")
-	b.WriteString(fragment("leavelocal"))
-	return b.String(), nil
+	b.WriteString(fragment("sshlocal"))
+	for _, p := range parts {
+		b.WriteString("\n")
+		b.WriteString(fragment(p))
+	}
+	return b.String()
 }
 
 // LeavePayload is the leave script's stdin: the system account admin's

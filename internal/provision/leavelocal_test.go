@@ -30,8 +30,24 @@ for a in "$@"; do
 done
 cp "$known" "$d/known"
 dest=${*: -2:1}
+strict=""
+for a in "$@"; do
+	case $a in StrictHostKeyChecking=*) strict=${a#StrictHostKeyChecking=} ;; esac
+done
+# $FAKE/<address>.key: the host key the node presents (TYPE KEY); checked
+# against the pinned one before any login, as OpenSSH does.
+if [ -f "$FAKE/$dest.key" ] && [ "$strict" = yes ] && ! grep -qF "$(cat "$FAKE/$dest.key")" "$known"; then
+	echo "Host key verification failed." >&2
+	exit 255
+fi
+echo login >"$d/login"
 case $(cat "$FAKE/$dest" 2>/dev/null || echo down) in
-ok) echo "ran: ${*: -1}" ;;
+ok)
+	echo "ran: ${*: -1}"
+	# $FAKE/<address>.next: the key it presents once a command other
+	# than "true" ran (an install).
+	if [ "${*: -1}" != true ] && [ -f "$FAKE/$dest.next" ]; then mv "$FAKE/$dest.next" "$FAKE/$dest.key"; fi
+	;;
 down) echo "ssh: connect to host $dest port 22: Connection timed out" >&2; exit 255 ;;
 refused) echo "root@$dest: Permission denied (publickey,password)." >&2; exit 255 ;;
 fail) echo "natsnest leave: error: on purpose" >&2; exit 1 ;;
@@ -51,6 +67,14 @@ func runLeaveLocal(t *testing.T, o LeaveLocalOptions, hosts map[string]string, e
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runLocal(t, script, "user YWRtaW4=\npassword c2VjcmV0\n", hosts, env...)
+}
+
+// runLocal runs a local step's script with stdin and the fake ssh first on
+// PATH; fake holds the fake's files by name ("10.0.0.2": how it answers,
+// "10.0.0.2.key": the host key it presents, …).
+func runLocal(t *testing.T, script, stdin string, hosts map[string]string, env ...string) leaveRun {
+	t.Helper()
 	dir := t.TempDir()
 	bin, fake := filepath.Join(dir, "bin"), filepath.Join(dir, "fake")
 	for _, d := range []string{bin, filepath.Join(fake, "calls")} {
@@ -68,7 +92,7 @@ func runLeaveLocal(t *testing.T, o LeaveLocalOptions, hosts map[string]string, e
 	}
 	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.Env = append([]string{"PATH=" + bin + ":" + os.Getenv("PATH"), "FAKE=" + fake, "TMPDIR=" + dir}, env...)
-	cmd.Stdin = strings.NewReader("user YWRtaW4=\npassword c2VjcmV0\n")
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	r := leaveRun{}
@@ -83,14 +107,14 @@ func runLeaveLocal(t *testing.T, o LeaveLocalOptions, hosts map[string]string, e
 	entries, _ := os.ReadDir(filepath.Join(fake, "calls"))
 	for i := range entries {
 		call := map[string]string{}
-		for _, f := range []string{"args", "stdin", "askpass", "known", "key"} {
+		for _, f := range []string{"args", "stdin", "askpass", "known", "key", "login"} {
 			if b, err := os.ReadFile(filepath.Join(fake, "calls", strconv.Itoa(i), f)); err == nil {
 				call[f] = string(b)
 			}
 		}
 		r.calls = append(r.calls, call)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "natsnest-leave.*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "natsnest-*")); len(left) > 0 {
 		t.Errorf("the script left %v behind (credentials)", left)
 	}
 	return r

@@ -1,72 +1,11 @@
-warn() { printf 'natsnest %s: warning: %s\n' "$STEP" "$*" >&2; }
-die() {
-	printf 'natsnest %s: error: %s\n' "$STEP" "$*" >&2
-	exit 1
-}
-
-command -v ssh >/dev/null 2>&1 || die "ssh (OpenSSH 8.4 or later) is needed on the machine that runs pulumi: it takes $SERVER_NAME out of the cluster"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natsnest-leave.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/stdin"
-
-# Credentials come in the environment (secrets in the state), never on a
-# command line: key files in the private directory, passwords through
-# askpass programs that print them from the environment.
-# shellcheck disable=SC2016 # expanded by the askpass program, not here
-printf '#!/bin/sh\nprintf "%%s\\n" "${NATSNEST_SSH_PASSWORD:-}"\n' >"$tmp/askpass"
-# shellcheck disable=SC2016
-printf '#!/bin/sh\nprintf "%%s\\n" "${NATSNEST_BASTION_PASSWORD:-${NATSNEST_SSH_PASSWORD:-}}"\n' >"$tmp/askpass-bastion"
-chmod 700 "$tmp/askpass" "$tmp/askpass-bastion"
-auth="-o PreferredAuthentications=password,keyboard-interactive -o PubkeyAuthentication=no"
-if [ -n "${NATSNEST_SSH_KEY:-}" ]; then
-	printf '%s\n' "$NATSNEST_SSH_KEY" >"$tmp/id"
-	auth="-i $tmp/id -o IdentitiesOnly=yes -o PreferredAuthentications=publickey"
-	# Both given: the key first, then the password, as the other steps do.
-	if [ -n "${NATSNEST_SSH_PASSWORD:-}" ]; then auth="$auth,password,keyboard-interactive"; fi
-fi
-bauth=$auth
-if [ -n "${NATSNEST_BASTION_KEY:-}" ]; then
-	printf '%s\n' "$NATSNEST_BASTION_KEY" >"$tmp/id-bastion"
-	bauth="-i $tmp/id-bastion -o IdentitiesOnly=yes -o PreferredAuthentications=publickey"
-elif [ -n "${NATSNEST_BASTION_PASSWORD:-}" ]; then
-	bauth="-o PreferredAuthentications=password,keyboard-interactive -o PubkeyAuthentication=no"
-fi
-
-# known_hosts FILE ADDRESS PORT TYPE KEY writes the pinned host key and
-# prints the StrictHostKeyChecking value: yes with a key, no without one.
-known_hosts() {
-	if [ "$4" = - ]; then
-		: >"$1"
-		echo no
-		return
-	fi
-	if [ "$3" = 22 ]; then h=$2; else h="[$2]:$3"; fi
-	printf '%s %s %s\n' "$h" "$4" "$5" >"$1"
-	echo yes
-}
-
-bounds="-o ConnectTimeout=$CONNECT_TIMEOUT -o ConnectionAttempts=$CONNECT_ATTEMPTS -o ServerAliveInterval=10 -o ServerAliveCountMax=3"
-proxy=""
-if [ -n "$BASTION" ]; then
-	# shellcheck disable=SC2086 # five words: host port user type key
-	set -- $BASTION
-	bcheck=$(known_hosts "$tmp/known-bastion" "$1" "$2" "$4" "$5")
-	proxy="env SSH_ASKPASS=$tmp/askpass-bastion SSH_ASKPASS_REQUIRE=force ssh -F /dev/null -T $bounds -o StrictHostKeyChecking=$bcheck -o UserKnownHostsFile=$tmp/known-bastion -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR -o NumberOfPasswordPrompts=1 $bauth -p $2 -l $3 -W %h:%p $1"
-fi
-
+# --- leavelocal: the leave script on the node, or on another one --------
 # attempt NAME ADDRESS PORT TYPE KEY MODE runs the leave script there in
 # MODE. Returns 2 when the node does not answer; a refused login or a
 # changed host key is a failure, not an absence.
 attempt() {
-	check=$(known_hosts "$tmp/known-$1" "$2" "$3" "$4" "$5")
 	rc=0
-	# shellcheck disable=SC2086 # $auth and $bounds are lists of options
-	SSH_ASKPASS="$tmp/askpass" SSH_ASKPASS_REQUIRE=force ssh -F /dev/null -T $bounds \
-		-o StrictHostKeyChecking="$check" -o UserKnownHostsFile="$tmp/known-$1" -o GlobalKnownHostsFile=/dev/null \
-		-o LogLevel=ERROR -o NumberOfPasswordPrompts=1 $auth ${proxy:+-o "ProxyCommand=$proxy"} \
-		-p "$3" -l "$SSH_USER" "$2" "$REMOTE leave $6" <"$tmp/stdin" 2>"$tmp/err" || rc=$?
-	cat "$tmp/err" >&2
-	if [ "$rc" -eq 255 ] && ! grep -qiE 'permission denied|host key verification failed|remote host identification has changed|too many authentication failures|no matching host key type' "$tmp/err"; then
+	ssh_run "$1" "$2" "$3" "$4" "$5" "$tmp/stdin" "$REMOTE leave $6" || rc=$?
+	if [ "$rc" -eq 255 ] && ! ssh_refused; then
 		return 2
 	fi
 	return "$rc"

@@ -1,9 +1,10 @@
 #!/bin/sh
 # natsnest leave step, on the machine that runs pulumi: the leave script on the node over OpenSSH, or on another node when it does not answer.
-# Rendered by natsnest; runs as the Delete of a command:local:Command.
+# Rendered by natsnest; runs as a command:local:Command.
 set -eu
 umask 077
 STEP='leave'
+NEEDS_SSH='it takes n1 out of the cluster'
 SERVER_NAME='n1'
 SSH_USER='admin'
 CONNECT_TIMEOUT='20'
@@ -17,20 +18,25 @@ REMOTE='sudo -n bash -c '\''echo the leave script'\'''
 # shellcheck disable=SC2016 # a literal $
 URN='urn:pulumi:test::natsnest::natsnest:index:Servers$command:local:Command::nats-n1-leave'
 
+# --- sshlocal: OpenSSH from the machine that runs pulumi -----------------
+# Shared by the steps that run OpenSSH locally (leave, hostkey-pin).
+# Credentials come in the environment (secrets in the state), never on a
+# command line: key files in a private directory, passwords through askpass
+# programs that print them from the environment. The step's stdin is kept
+# in $tmp/stdin.
+# shellcheck disable=SC2317 # a library: not every step calls each function
+log() { printf 'natsnest %s: %s\n' "$STEP" "$*"; }
 warn() { printf 'natsnest %s: warning: %s\n' "$STEP" "$*" >&2; }
 die() {
 	printf 'natsnest %s: error: %s\n' "$STEP" "$*" >&2
 	exit 1
 }
 
-command -v ssh >/dev/null 2>&1 || die "ssh (OpenSSH 8.4 or later) is needed on the machine that runs pulumi: it takes $SERVER_NAME out of the cluster"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natsnest-leave.XXXXXX")
+command -v ssh >/dev/null 2>&1 || die "ssh (OpenSSH 8.4 or later) is needed on the machine that runs pulumi: $NEEDS_SSH"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/natsnest-$STEP.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/stdin"
 
-# Credentials come in the environment (secrets in the state), never on a
-# command line: key files in the private directory, passwords through
-# askpass programs that print them from the environment.
 # shellcheck disable=SC2016 # expanded by the askpass program, not here
 printf '#!/bin/sh\nprintf "%%s\\n" "${NATSNEST_SSH_PASSWORD:-}"\n' >"$tmp/askpass"
 # shellcheck disable=SC2016
@@ -52,7 +58,9 @@ elif [ -n "${NATSNEST_BASTION_PASSWORD:-}" ]; then
 fi
 
 # known_hosts FILE ADDRESS PORT TYPE KEY writes the pinned host key and
-# prints the StrictHostKeyChecking value: yes with a key, no without one.
+# prints the StrictHostKeyChecking value: yes with a key, no without one
+# (TYPE and KEY "-": whatever key answers, as the one migration of a node
+# deployed before natsnest pinned host keys does).
 known_hosts() {
 	if [ "$4" = - ]; then
 		: >"$1"
@@ -73,19 +81,42 @@ if [ -n "$BASTION" ]; then
 	proxy="env SSH_ASKPASS=$tmp/askpass-bastion SSH_ASKPASS_REQUIRE=force ssh -F /dev/null -T $bounds -o StrictHostKeyChecking=$bcheck -o UserKnownHostsFile=$tmp/known-bastion -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR -o NumberOfPasswordPrompts=1 $bauth -p $2 -l $3 -W %h:%p $1"
 fi
 
-# attempt NAME ADDRESS PORT TYPE KEY MODE runs the leave script there in
-# MODE. Returns 2 when the node does not answer; a refused login or a
-# changed host key is a failure, not an absence.
-attempt() {
+# ssh_run NAME ADDRESS PORT TYPE KEY INPUT COMMAND runs COMMAND there with
+# INPUT (a file) on its stdin, checking the host key TYPE KEY before it logs
+# in. Its stderr also lands in $tmp/err. Returns ssh's status.
+ssh_run() {
 	check=$(known_hosts "$tmp/known-$1" "$2" "$3" "$4" "$5")
 	rc=0
 	# shellcheck disable=SC2086 # $auth and $bounds are lists of options
 	SSH_ASKPASS="$tmp/askpass" SSH_ASKPASS_REQUIRE=force ssh -F /dev/null -T $bounds \
 		-o StrictHostKeyChecking="$check" -o UserKnownHostsFile="$tmp/known-$1" -o GlobalKnownHostsFile=/dev/null \
 		-o LogLevel=ERROR -o NumberOfPasswordPrompts=1 $auth ${proxy:+-o "ProxyCommand=$proxy"} \
-		-p "$3" -l "$SSH_USER" "$2" "$REMOTE leave $6" <"$tmp/stdin" 2>"$tmp/err" || rc=$?
+		-p "$3" -l "$SSH_USER" "$2" "$7" <"$6" 2>"$tmp/err" || rc=$?
 	cat "$tmp/err" >&2
-	if [ "$rc" -eq 255 ] && ! grep -qiE 'permission denied|host key verification failed|remote host identification has changed|too many authentication failures|no matching host key type' "$tmp/err"; then
+	return "$rc"
+}
+
+# ssh_refused succeeds when the last ssh_run was turned away — its login
+# refused or the host key not the one pinned — rather than not answering.
+ssh_refused() {
+	grep -qiE 'permission denied|host key verification failed|remote host identification has changed|too many authentication failures|no matching host key type' "$tmp/err"
+}
+
+# ssh_wrong_key succeeds when the last ssh_run met another host key than
+# the pinned one: refused before logging in, nothing sent.
+# shellcheck disable=SC2317
+ssh_wrong_key() {
+	grep -qiE 'host key verification failed|remote host identification has changed|no matching host key type' "$tmp/err"
+}
+
+# --- leavelocal: the leave script on the node, or on another one --------
+# attempt NAME ADDRESS PORT TYPE KEY MODE runs the leave script there in
+# MODE. Returns 2 when the node does not answer; a refused login or a
+# changed host key is a failure, not an absence.
+attempt() {
+	rc=0
+	ssh_run "$1" "$2" "$3" "$4" "$5" "$tmp/stdin" "$REMOTE leave $6" || rc=$?
+	if [ "$rc" -eq 255 ] && ! ssh_refused; then
 		return 2
 	fi
 	return "$rc"
