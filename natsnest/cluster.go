@@ -204,13 +204,24 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		node := nodeName(a.NodeNamePrefix, i)
 		res := name + "-" + node
 		zone := a.Zones[i%len(a.Zones)]
-		inst, err := ecs.NewInstance(ctx, res, a.instanceArgs(name, node, zone, imageID, sg.ID(),
-			vswitchIDs[i%len(vswitchIDs)], strTags, mapTags), parent,
+		spec := instanceSpec{AvailabilityZone: zone, SystemDiskCategory: a.SystemDiskCategory, KeyName: a.KeyPairName}
+		key, err := registerHostKey(ctx, res, spec, c)
+		if err != nil {
+			return nil, err
+		}
+		instArgs := a.instanceArgs(name, node, zone, imageID, sg.ID(), vswitchIDs[i%len(vswitchIDs)], strTags, mapTags)
+		instArgs.UserData = key.userData
+		// A newer image from the lookup must not replace running nodes.
+		ignore := []string{"imageId"}
+		if key.keepUserData {
+			ignore = append(ignore, "userData")
+		}
+		inst, err := ecs.NewInstance(ctx, res, instArgs, parent,
 			// A new node must never run next to the one it replaces under
 			// the same server_name.
 			pulumi.DeleteBeforeReplace(true),
-			// A newer image from the lookup must not replace running nodes.
-			pulumi.IgnoreChanges([]string{"imageId"}))
+			pulumi.IgnoreChanges(ignore),
+			pulumi.AdditionalSecretOutputs([]string{"userData"}))
 		if err != nil {
 			return nil, err
 		}
@@ -281,6 +292,14 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			// SSH to the EIP works once it is associated, not merely allocated.
 			host.DependsOn = append(host.DependsOn, assoc)
 		}
+		// Before any other step: the node presents natsnest's host key,
+		// which every connection to it pins.
+		pin, err := registerHostKeyPin(ctx, res, node, key, inst.ID(), inst.UserData, host.Connect, a.sshArgs(), host.DependsOn, c)
+		if err != nil {
+			return nil, err
+		}
+		host.HostKey = key.public
+		host.DependsOn = append(host.DependsOn, pin)
 		hosts[i] = host
 		names = append(names, node)
 		instanceIDs = append(instanceIDs, inst.ID().ToStringOutput())
@@ -302,8 +321,6 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		SSH:           a.sshArgs(),
 		Binary:        a.Binary,
 		NoAdvertise:   a.PublicAccess,
-		// One warning for the cluster, not one per node.
-		unpinnedHosts: fmt.Sprintf("the %d nodes' SSH host keys are not pinned: SSH trusts whatever key answers at each node's address on every up and destroy (SECURITY.md, \"SSH\")", len(hosts)),
 	}, parent)
 	if err != nil {
 		return nil, err

@@ -74,19 +74,7 @@ func leaveCommands(ctx *pulumi.Context, name string, parent pulumi.Resource, a S
 	}
 	all := pulumi.All(inputs...)
 	stdin := a.pending.unknown(pulumi.ToSecret(pulumi.String(provision.LeavePayload(natsconf.DefaultAdminUser, plain(a.AdminPassword)))).(pulumi.StringOutput))
-	env := pulumi.StringMap{}
-	for key, v := range map[string]pulumi.StringInput{"NATSNEST_SSH_KEY": a.SSH.PrivateKey, "NATSNEST_SSH_PASSWORD": a.SSH.Password} {
-		if isSet(v) {
-			env[key] = pulumi.ToSecret(v.ToStringOutput()).(pulumi.StringOutput)
-		}
-	}
-	if b != nil {
-		for key, v := range map[string]pulumi.StringInput{"NATSNEST_BASTION_KEY": b.PrivateKey, "NATSNEST_BASTION_PASSWORD": b.Password} {
-			if isSet(v) {
-				env[key] = pulumi.ToSecret(v.ToStringOutput()).(pulumi.StringOutput)
-			}
-		}
-	}
+	env := sshEnv(a.SSH)
 	leaves := make([]*local.Command, n)
 	for i, h := range a.Hosts {
 		resName := fmt.Sprintf("%s-%s-%s", name, h.Name, provision.StepLeave)
@@ -158,6 +146,25 @@ func leaveCommands(ctx *pulumi.Context, name string, parent pulumi.Resource, a S
 		}
 	}
 	return leaves, nil
+}
+
+// sshEnv is the environment of a step that runs OpenSSH locally
+// (provision's sshlocal.sh): the login's credentials, as secrets.
+func sshEnv(s SSH) pulumi.StringMap {
+	env := pulumi.StringMap{}
+	for key, v := range map[string]pulumi.StringInput{"NATSNEST_SSH_KEY": s.PrivateKey, "NATSNEST_SSH_PASSWORD": s.Password} {
+		if isSet(v) {
+			env[key] = pulumi.ToSecret(v.ToStringOutput()).(pulumi.StringOutput)
+		}
+	}
+	if b := s.Bastion; b != nil {
+		for key, v := range map[string]pulumi.StringInput{"NATSNEST_BASTION_KEY": b.PrivateKey, "NATSNEST_BASTION_PASSWORD": b.Password} {
+			if isSet(v) {
+				env[key] = pulumi.ToSecret(v.ToStringOutput()).(pulumi.StringOutput)
+			}
+		}
+	}
+	return env
 }
 
 // urnWithoutDependency is r's URN as an output that does not depend on r.

@@ -151,9 +151,6 @@ type ServersArgs struct {
 
 	// pending are the secrets not known yet (a preview); set by resolve.
 	pending pending
-	// unpinnedHosts is what Cluster says instead of one warning per host
-	// without a HostKey ("" lets Servers warn per host).
-	unpinnedHosts string
 }
 
 // Servers is NATS provisioned onto a set of hosts.
@@ -189,21 +186,19 @@ var (
 	sha256HexRE  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
 
-// withDefaults returns a copy of a with every default applied.
-func (a ServersArgs) withDefaults() ServersArgs {
-	a.ServerOptions = a.ServerOptions.withDefaults()
-	a.Hosts = append([]Host(nil), a.Hosts...)
-	if a.SSH.User == "" {
-		a.SSH.User = DefaultSSHUser
+// withDefaults returns a copy of s with every default applied.
+func (s SSH) withDefaults() SSH {
+	if s.User == "" {
+		s.User = DefaultSSHUser
 	}
-	if a.SSH.Port == 0 {
-		a.SSH.Port = DefaultSSHPort
+	if s.Port == 0 {
+		s.Port = DefaultSSHPort
 	}
-	if a.SSH.DialErrorLimit == 0 {
-		a.SSH.DialErrorLimit = DefaultDialErrorLimit
+	if s.DialErrorLimit == 0 {
+		s.DialErrorLimit = DefaultDialErrorLimit
 	}
-	if a.SSH.Bastion != nil {
-		b := *a.SSH.Bastion
+	if s.Bastion != nil {
+		b := *s.Bastion
 		if b.User == "" {
 			b.User = DefaultSSHUser
 		}
@@ -211,10 +206,18 @@ func (a ServersArgs) withDefaults() ServersArgs {
 			b.Port = DefaultSSHPort
 		}
 		if b.PrivateKey == nil && b.Password == nil {
-			b.PrivateKey, b.Password = a.SSH.PrivateKey, a.SSH.Password
+			b.PrivateKey, b.Password = s.PrivateKey, s.Password
 		}
-		a.SSH.Bastion = &b
+		s.Bastion = &b
 	}
+	return s
+}
+
+// withDefaults returns a copy of a with every default applied.
+func (a ServersArgs) withDefaults() ServersArgs {
+	a.ServerOptions = a.ServerOptions.withDefaults()
+	a.Hosts = append([]Host(nil), a.Hosts...)
+	a.SSH = a.SSH.withDefaults()
 	if a.Binary.Arch == "" {
 		a.Binary.Arch = DefaultArch
 	}
@@ -600,13 +603,9 @@ func resolveBinary(ctx *pulumi.Context, a ServersArgs) (resolvedBinary, error) {
 // connection, and with it what provisioning sends (passwords, keys).
 func (a ServersArgs) unpinnedWarnings() []string {
 	var out []string
-	if a.unpinnedHosts != "" {
-		out = append(out, a.unpinnedHosts)
-	} else {
-		for i, h := range a.Hosts {
-			if h.HostKey == nil {
-				out = append(out, fmt.Sprintf("Hosts[%d] (%s) has no HostKey: SSH trusts whatever key answers at its Connect address on every up and destroy; set Host.HostKey (ssh-keyscan, checked out of band)", i, h.Name))
-			}
+	for i, h := range a.Hosts {
+		if h.HostKey == nil {
+			out = append(out, fmt.Sprintf("Hosts[%d] (%s) has no HostKey: SSH trusts whatever key answers at its Connect address on every up and destroy; set Host.HostKey (ssh-keyscan, checked out of band)", i, h.Name))
 		}
 	}
 	if b := a.SSH.Bastion; b != nil && b.HostKey == nil {

@@ -944,8 +944,8 @@ func TestServersMonitoringOnAllAddresses(t *testing.T) {
 }
 
 // Where SSH would trust whatever host key answers, the user is told: per
-// Servers host without a HostKey, once per Cluster (whose nodes are not
-// pinned yet), and for a bastion without one. A bastion's HostKey is
+// Servers host without a HostKey and for a bastion without one (a Cluster's
+// nodes have natsnest's host keys, pinned). A bastion's HostKey is
 // pinned in every connection's proxy, and one that is no key is refused.
 func TestUnpinnedHostKeysAreWarnedAbout(t *testing.T) {
 	hostKeyWarnings := func(t *testing.T) *[]string { return captureWarningsWhere(t, isHostKeyWarning) }
@@ -996,7 +996,19 @@ func TestUnpinnedHostKeysAreWarnedAbout(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(*got) != 1 || !strings.Contains((*got)[0], "the 3 nodes' SSH host keys are not pinned") {
-		t.Errorf("Cluster warnings %q, want one for the cluster", *got)
+	if len(*got) != 0 {
+		t.Errorf("Cluster warnings %q: its nodes' host keys are natsnest's, pinned", *got)
+	}
+	*got = nil
+	ca := inExistingVPC(validClusterArgs())
+	ca.Bastion = &natsnest.Bastion{Host: pulumi.String("198.51.100.7")}
+	if err := runWithMocks(newClusterMocks(), func(ctx *pulumi.Context) error {
+		_, err := natsnest.NewCluster(ctx, "c", ca)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(*got) != 1 || !strings.Contains((*got)[0], "SSH.Bastion has no HostKey") {
+		t.Errorf("Cluster warnings %q, want one about its bastion", *got)
 	}
 }

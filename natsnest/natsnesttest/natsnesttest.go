@@ -73,6 +73,10 @@ type Resource struct {
 	// Provider is the explicit provider's reference ("<urn>::<id>"), ""
 	// for the default provider; Version the plugin version asked for.
 	Provider, Version string
+
+	// kept are the inputs the engine would keep in the state: Inputs with
+	// the ignored ones of the run before (Mocks.Next).
+	kept resource.PropertyMap
 }
 
 // NameOf is the name at the end of a URN: a Parent's or a Dependency's.
@@ -126,6 +130,8 @@ type Mocks struct {
 
 	mu        sync.Mutex
 	resources []Resource
+	// previous are the resources of the run before (Next), by type and name.
+	previous  map[string]Resource
 	calls     []pulumi.MockCallArgs
 	instances int
 	eips      int
@@ -175,6 +181,21 @@ func compositeID(in resource.PropertyMap, keys []string) string {
 // New returns Mocks for Hangzhou's zones and the default image.
 func New() *Mocks { return &Mocks{} }
 
+// Next returns Mocks for the next `pulumi up` of the same stack, with the
+// same settings: a resource registered again with ignoreChanges gets the
+// ignored inputs it had in this run, as the engine takes them from the
+// state, before its state is made (a `cat` local command then prints the
+// stdin it was created with). Its Inputs stay as the program gave them.
+func (m *Mocks) Next() *Mocks {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := &Mocks{Zones: m.Zones, RegionZones: m.RegionZones, ImageID: m.ImageID, NoImage: m.NoImage, previous: map[string]Resource{}}
+	for _, r := range m.resources {
+		n.previous[r.Type+"::"+r.Name] = r
+	}
+	return n
+}
+
 // NewResource records the resource and gives it an ID shaped like Alibaba
 // Cloud's ("i-<name>" for an instance, "sg-<name>" for a security group,
 // "d-…:i-…" for a disk attachment, as compositeIDs says; "<name>-id" for
@@ -210,6 +231,19 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	node := TypeOf(r.Parent) == natsnest.ClusterType
 	state := args.Inputs.Copy()
+	if old, ok := m.previous[args.TypeToken+"::"+args.Name]; ok {
+		// The engine's ignoreChanges (top-level properties): the old
+		// input, or none when there was none.
+		for _, k := range r.IgnoreChanges {
+			key := resource.PropertyKey(k)
+			if v, had := old.kept[key]; had {
+				state[key] = v
+			} else {
+				delete(state, key)
+			}
+		}
+	}
+	r.kept = state.Copy()
 	switch args.TypeToken {
 	case Instance:
 		if n, ok := nodeNumber(args.Name); ok && node {
@@ -230,6 +264,13 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		state["stdout"], state["stderr"] = resource.NewProperty(""), resource.NewProperty("")
 		if args.Inputs["create"].IsSecret() || args.Inputs["update"].IsSecret() {
 			state["stdout"], state["stderr"] = resource.MakeSecret(state["stdout"]), resource.MakeSecret(state["stderr"])
+		}
+	case LocalCommand:
+		// A local command runs nothing here; one that is `cat` prints its
+		// stdin (natsnest's hostkey steps keep a value that way).
+		state["stdout"], state["stderr"] = resource.NewProperty(""), resource.NewProperty("")
+		if r.Input("create") == "cat" {
+			state["stdout"] = state["stdin"]
 		}
 	}
 	if args.Custom {

@@ -68,9 +68,10 @@ func TestMocksRunACluster(t *testing.T) {
 	if r, ok := m.Resource(natsnesttest.SecurityGroupRule, "c-sg-ssh"); !ok || r.ID != "sg-c-sg:ingress:tcp:22/22:intranet:203.0.113.7/32:accept:1" {
 		t.Errorf("the SSH rule's ID: %q", r.ID)
 	}
-	// Six steps on each node, and its leave step on the deploying machine.
-	if n, l := len(m.Resources(natsnesttest.Command)), len(m.Resources(natsnesttest.LocalCommand)); n != 3*6 || l != 3 {
-		t.Errorf("%d remote and %d local commands, want 6 and 1 per node", n, l)
+	// Six steps on each node, and on the deploying machine its leave step
+	// and its three host key steps.
+	if n, l := len(m.Resources(natsnesttest.Command)), len(m.Resources(natsnesttest.LocalCommand)); n != 3*6 || l != 3*4 {
+		t.Errorf("%d remote and %d local commands, want 6 and 4 per node", n, l)
 	}
 
 	m = natsnesttest.New()
