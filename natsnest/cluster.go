@@ -294,7 +294,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		}
 		// Before any other step: the node presents natsnest's host key,
 		// which every connection to it pins.
-		pin, err := registerHostKeyPin(ctx, res, node, key, inst.ID(), inst.UserData, host.Connect, a.sshArgs(), host.DependsOn, c)
+		pin, err := registerHostKeyPin(ctx, res, node, key, inst, host.Connect, a.sshArgs(), host.DependsOn, c)
 		if err != nil {
 			return nil, err
 		}

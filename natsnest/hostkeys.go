@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
+	"github.com/pulumi/pulumi-alicloud/sdk/v3/go/alicloud/ecs"
 	"github.com/pulumi/pulumi-command/sdk/go/command/local"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	"golang.org/x/crypto/ssh"
@@ -146,15 +148,26 @@ func registerHostKey(ctx *pulumi.Context, res string, spec instanceSpec, parent 
 // after its instance (id, userData) and deps (the SSH rule, the EIP
 // association), and returns the pin step, on which every other step on
 // the node depends.
-func registerHostKeyPin(ctx *pulumi.Context, res, node string, key *nodeHostKey, id pulumi.IDOutput, userData pulumi.StringPtrOutput,
+func registerHostKeyPin(ctx *pulumi.Context, res, node string, key *nodeHostKey, inst *ecs.Instance,
 	connect pulumi.StringInput, s SSH, deps []pulumi.Resource, parent pulumi.Resource,
 ) (*local.Command, error) {
 	s = s.withDefaults()
-	birth := pulumi.Unsecret(userData.ApplyT(func(u *string) string {
-		if u == nil {
+	id := inst.ID()
+	// The user_data the instance was created with, as the engine keeps it
+	// in the state. Not inst.UserData: the Go SDK fills an output the
+	// state lacks with the input of the same name — for an instance
+	// created before natsnest pinned host keys, the new user_data the
+	// engine was told to ignore.
+	birth := pulumi.Unsecret(pulumi.InternalGetRawOutputs(&inst.ResourceState).ApplyT(func(v any) string {
+		props, _ := v.(resource.PropertyMap)
+		u := props["userData"]
+		for u.IsSecret() {
+			u = u.SecretValue().Element
+		}
+		if !u.IsString() {
 			return ""
 		}
-		return provision.BirthHostKey(*u)
+		return provision.BirthHostKey(u.StringValue())
 	})).(pulumi.StringOutput)
 	originID := pulumi.All(id, birth).ApplyT(func(vs []any) string {
 		if vs[1].(string) != "" {

@@ -58,6 +58,11 @@ func TestClusterNodesHaveNatsnestsHostKeys(t *testing.T) {
 		}
 
 		pin := m.byName(t, "c-"+n+"-hostkey-pin")
+		// Born with the key (the instance's state names it): no origin
+		// instance whose key could be trusted once.
+		if !strings.Contains(pin.Input("create"), "BIRTH='"+pub+"'") || !strings.Contains(pin.Input("create"), "ORIGIN=''") {
+			t.Errorf("%s-hostkey-pin: the birth key is not the node's, or an origin instance is named", n)
+		}
 		if !strings.Contains(pin.Input("create"), "PINNED='"+pub+"'") || pin.Input("stdin") != priv || !pin.Inputs["stdin"].IsSecret() {
 			t.Errorf("%s-hostkey-pin pins %q and gets the private key on a secret stdin: %s", n, pub, pin.Input("create"))
 		}
