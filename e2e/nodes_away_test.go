@@ -218,27 +218,11 @@ func TestNodesGoAway(t *testing.T) {
 
 	s.Step("boot the emulated Alibaba Cloud (a VPC fleet of machines), build its provider shim; the repository's Pulumi.yaml and stacks/ with the cluster template, natsnest:nodeCount 5, the README's secrets")
 	fleet, backend, c, st := cloudStack(ctx, t, eng, tmp, "cluster", nil)
-	destroyed := false
-	t.Cleanup(func() {
-		if destroyed {
-			return
-		}
-		// The test stopped before its destroy scenario. A node whose
-		// machine is dead may keep this destroy from finishing (the leave
-		// step's SSH attempts): it is bounded, and the fleet's teardown
-		// removes the machines either way.
-		dctx, dcancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer dcancel()
-		if _, err := st.Destroy(dctx); err != nil {
-			if t.Failed() {
-				t.Logf("destroy after the failure: %v", firstLines(err.Error(), 5))
-			} else {
-				t.Errorf("destroy: %v", err)
-			}
-		}
-	})
-	setConfig(ctx, t, st, readmeSecrets, true)
-	setConfig(ctx, t, st, map[string]string{"natsnest:sshCidr": fleet.HostAddr + "/32", "natsnest:nodeCount": "5"}, false)
+	// A node whose machine is dead may keep a destroy after a failure from
+	// finishing (the leave step's SSH attempts): it is bounded, and the
+	// fleet's teardown removes the machines either way.
+	destroyed := destroyUnlessDone(t, st, 4*time.Minute)
+	readmeConfig(ctx, t, st, fleet, map[string]string{"natsnest:nodeCount": "5"})
 
 	// up runs pulumi up with opts and fails the test when it fails, after
 	// logging what the node's leave step printed (why it failed, mostly).
@@ -720,7 +704,7 @@ func TestNodesGoAway(t *testing.T) {
 		slices.Sort(liveNodes)
 		machineOf("nats-1").Kill()
 		log, rec := collectSteps(), recordAway(c)
-		destroyed = true
+		destroyed()
 		dctx, dcancel := context.WithTimeout(ctx, 12*time.Minute)
 		res, err := st.Destroy(dctx, optdestroy.SuppressProgress(), optdestroy.EventStreams(log.ch, rec.ch))
 		dcancel()

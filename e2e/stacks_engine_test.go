@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -50,21 +51,8 @@ func runStack(t *testing.T, stackName string) {
 	tmp := t.TempDir()
 
 	fleet, backend, c, st := cloudStack(ctx, t, newEngine(t, tmp), tmp, stackName, nil)
-	destroyed := false
-	t.Cleanup(func() {
-		if destroyed {
-			return
-		}
-		// The test failed before its destroy scenario: nothing left behind.
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer dcancel()
-		if _, err := st.Destroy(dctx); err != nil {
-			t.Errorf("destroy: %v", err)
-		}
-	})
-	// As the README: secrets with --secret, and the deploying machine.
-	setConfig(ctx, t, st, readmeSecrets, true)
-	setConfig(ctx, t, st, map[string]string{"natsnest:sshCidr": fleet.HostAddr + "/32"}, false)
+	destroyed := destroyUnlessDone(t, st, 10*time.Minute)
+	readmeConfig(ctx, t, st, fleet, nil)
 
 	log := collectSteps()
 	up, err := st.Up(ctx, optup.SuppressProgress(), optup.EventStreams(log.ch))
@@ -150,7 +138,7 @@ func runStack(t *testing.T, stackName string) {
 		t.Errorf("preview after the second up: %v", err)
 	}
 
-	destroyed = true
+	destroyed()
 	destroyStack(ctx, t, st, c, backend, public, "app", readmeSecrets["natsnest:appPassword"], replicas)
 }
 
@@ -186,6 +174,38 @@ func cloudStack(ctx context.Context, t *testing.T, eng *engine, tmp, name string
 		t.Fatalf("pulumi stack init %s: %v", name, err)
 	}
 	return fleet, backend, c, st
+}
+
+// readmeConfig configures st as the README says: the secrets with
+// --secret, sshCidr the deploying machine; then the keys of extra.
+func readmeConfig(ctx context.Context, t *testing.T, st auto.Stack, fleet *machines.Fleet, extra map[string]string) {
+	t.Helper()
+	setConfig(ctx, t, st, readmeSecrets, true)
+	kv := map[string]string{"natsnest:sshCidr": fleet.HostAddr + "/32"}
+	maps.Copy(kv, extra)
+	setConfig(ctx, t, st, kv, false)
+}
+
+// destroyUnlessDone destroys st, within timeout, when the test ends before
+// its own destroy, which calls the function returned.
+func destroyUnlessDone(t *testing.T, st auto.Stack, timeout time.Duration) (done func()) {
+	t.Helper()
+	destroyed := false
+	t.Cleanup(func() {
+		if destroyed {
+			return
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), timeout)
+		defer dcancel()
+		if _, err := st.Destroy(dctx); err != nil {
+			if t.Failed() {
+				t.Logf("destroy after the failure: %v", firstLines(err.Error(), 10))
+			} else {
+				t.Errorf("destroy: %v", err)
+			}
+		}
+	})
+	return func() { destroyed = true }
 }
 
 // setConfig sets the stack's config keys, as secrets (`--secret`) or not.
