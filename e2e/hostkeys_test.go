@@ -404,12 +404,12 @@ func TestHostKeys(t *testing.T) {
 	readmeConfig(ctx, t, st, fleet, nil)
 	project := st.Workspace().WorkDir()
 
-	up := func(what string, timeout time.Duration) hkUp {
+	up := func(what string, timeout time.Duration, opts ...optup.Option) hkUp {
 		t.Helper()
 		log, rec := collectSteps(), recordAway(c)
 		uctx, ucancel := context.WithTimeout(ctx, timeout)
 		defer ucancel()
-		res, err := st.Up(uctx, optup.SuppressProgress(), optup.EventStreams(log.ch, rec.ch))
+		res, err := st.Up(uctx, append([]optup.Option{optup.SuppressProgress(), optup.EventStreams(log.ch, rec.ch)}, opts...)...)
 		u := hkUp{res: res, log: log, rec: rec, ops: log.result(), err: err}
 		rec.wait()
 		if err == nil {
@@ -810,6 +810,49 @@ grep -c '^nats:' /etc/passwd || true`
 			fleet.HostAddr, controlAuth, len(conns), fleet.HostAddr, strings.Count(journal, "\n")+1)
 	}
 	t.Logf("(3) the imposter's sshd journal during the up (first lines):\n%s", indent(firstLines(strings.TrimSpace(journal), 12)))
+
+	// natsnest's own check meets the imposter too: nats-1's pin step, run
+	// again (`up --replace` of it), must refuse it before logging in.
+	pinName := hkNames{n1.name}.pin()
+	pinURN := "urn:pulumi:" + hkStack + "::natsnest::natsnest:index:Cluster$command:local:Command::" + pinName
+	s.Step("(3) pulumi up --replace %s with the imposter still at nats-1's address: natsnest's pin step meets it", pinName)
+	cursor = journalCursor()
+	u = up("(3) the pin step against the imposter", 10*time.Minute, optup.Replace([]string{pinURN}))
+	ck.begin()
+	pinOut := u.log.log(pinName)
+	const refusal = "refused before logging in, nothing was sent"
+	switch {
+	case u.err == nil:
+		ck.Errorf("(3) the pin step accepted the imposter; it printed:\n%s", indent(pinOut))
+	case !strings.Contains(pinOut, refusal) && !strings.Contains(u.err.Error(), refusal):
+		ck.Errorf("(3) the up failed, but not with the pin step's refusal %q: %s\nthe pin step printed:\n%s", refusal, firstLines(u.err.Error(), 20), indent(pinOut))
+	}
+	if strings.Contains(pinOut, "trusted once") || strings.Contains(pinOut, "trusting the host key") {
+		ck.Errorf("(3) the pin step considered trusting the imposter's key once:\n%s", indent(pinOut))
+	}
+	journal = journalAfter(cursor)
+	conns, auth = nil, nil
+	for _, l := range strings.Split(strings.TrimSpace(journal), "\n") {
+		if strings.Contains(l, fromHost) {
+			conns = append(conns, l)
+		}
+		if hkAuthLine.MatchString(l) {
+			auth = append(auth, l)
+		}
+	}
+	if len(conns) == 0 {
+		ck.Errorf("(3) the imposter's sshd logged no connection from %s during the pin step: the check proves nothing\n%s", fleet.HostAddr, indent(journal))
+	}
+	if len(auth) > 0 {
+		ck.Errorf("(3) the imposter's sshd logged %d authentication line(s) during the pin step: something was sent\n%s", len(auth), indent(strings.Join(auth, "\n")))
+	}
+	if after2, err := imp.Exec(snapshot); err != nil || after2 != before {
+		ck.Errorf("(3) the imposter's files after the pin step: %v\n%s", err, indent(after2))
+	}
+	if len(conns) > 0 && len(auth) == 0 {
+		ck.Verified("(3) natsnest's pin step refused the imposter too (%q; %s: %v), with %d connection(s) from %s in the imposter's sshd journal and no authentication line; its files as before",
+			refusal, pinName, u.ops[pinName], len(conns), fleet.HostAddr)
+	}
 
 	s.Step("(3) the imposter powers off and is removed; nats-1's machine boots again; pulumi up")
 	if err := imp.PowerOff(); err != nil {
