@@ -43,8 +43,8 @@ import (
 //     deploys the stack: the nodes run with cloud-init's host keys, which
 //     natsnest trusted on first use, and the state holds no host key.
 //  2. One up of this program migrates it: each node's host key is
-//     generated (<instance>-hostkey), its origin recorded
-//     (<instance>-hostkey-origin: the instance was born without natsnest's
+//     generated (<instance>-hostkey), its migration step
+//     (<instance>-hostkey-migrate: the instance was born without natsnest's
 //     key), and the pin step (<instance>-hostkey-pin) trusts the key the
 //     node presents once, installs natsnest's, reloads sshd; no instance is
 //     touched, no machine reboots, no natsd restarts; every remote command
@@ -181,7 +181,7 @@ type hkNames struct{ node string }
 
 func (n hkNames) instance() string { return awayRes{n.node}.instance() }
 func (n hkNames) key() string      { return n.instance() + "-hostkey" }
-func (n hkNames) origin() string   { return n.instance() + "-hostkey-origin" }
+func (n hkNames) migrate() string  { return n.instance() + "-hostkey-migrate" }
 func (n hkNames) pin() string      { return n.instance() + "-hostkey-pin" }
 
 // hkNode is what the state (secrets shown) says of one node's host key.
@@ -189,13 +189,13 @@ type hkNode struct {
 	pub      ssh.PublicKey
 	line     string // -hostkey's publicKey as written
 	privOK   bool   // its privateKey is the pair of publicKey
-	origin   string // -hostkey-origin's stdout, trimmed
+	migOut   string // -hostkey-migrate's stdout and stderr as recorded
 	pinOut   string // -hostkey-pin's stdout and stderr as recorded
 	remote   map[string]string
 	leaveKey bool // the leave step's inputs name the key
 }
 
-// hkState reads every node's host key, origin and pin output, and each
+// hkState reads every node's host key, migration and pin output, and each
 // remote command's connection.hostKey, from the state with secrets shown.
 // A node without a -hostkey resource fails the test.
 func hkState(ctx context.Context, t *testing.T, ck *hkCheck, st auto.Stack, what string, nodes []stackNode) map[string]hkNode {
@@ -226,10 +226,10 @@ func hkState(ctx context.Context, t *testing.T, ck *hkCheck, st auto.Stack, what
 		if signer, err := ssh.ParsePrivateKey([]byte(doc.PrivateKey)); err == nil {
 			hn.privOK = hkKeyEqual(signer.PublicKey(), pub)
 		}
-		if o, ok := state[names.origin()]; ok {
-			hn.origin = strings.TrimSpace(o.str("stdout"))
+		if o, ok := state[names.migrate()]; ok {
+			hn.migOut = strings.TrimSpace(o.str("stdout") + "\n" + o.str("stderr"))
 		} else {
-			ck.Errorf("%s: the state has no %s", what, names.origin())
+			ck.Errorf("%s: the state has no %s", what, names.migrate())
 		}
 		if p, ok := state[names.pin()]; ok {
 			hn.pinOut = strings.TrimSpace(p.str("stdout") + "\n" + p.str("stderr"))
@@ -553,7 +553,7 @@ func TestHostKeys(t *testing.T) {
 		len(nodes), len(state), strings.Join(fps, "; "))
 
 	// --- (2) one up of this program migrates it ------------------------
-	s.Step("(2) pulumi up with this program (inline): per node a host key in state (-hostkey), its origin (-hostkey-origin) and the pin step (-hostkey-pin), which trusts the legacy key once and installs natsnest's; no instance touched, no reboot, natsd untouched")
+	s.Step("(2) pulumi up with this program (inline): per node a host key in state (-hostkey), the migration step (-hostkey-migrate), which trusts the legacy key once and installs natsnest's, and the pin step (-hostkey-pin); no instance touched, no reboot, natsd untouched")
 	boots := map[string]string{}
 	natsd := map[string]serviceState{}
 	for _, n := range nodes {
@@ -585,13 +585,13 @@ func TestHostKeys(t *testing.T) {
 		if op := lastOp(u.ops[inst]); op != apitype.OpSame {
 			ck.Errorf("(2) instance %s: %v, want same (neither updated nor replaced)", inst, u.ops[inst])
 		}
-		for _, name := range []string{hkNames{n.name}.key(), hkNames{n.name}.origin(), hkNames{n.name}.pin()} {
+		for _, name := range []string{hkNames{n.name}.key(), hkNames{n.name}.migrate(), hkNames{n.name}.pin()} {
 			if !slices.Contains(u.ops[name], apitype.OpCreate) {
 				ck.Errorf("(2) %s: %v, want create", name, u.ops[name])
 			}
 		}
 	}
-	ck.Verified("(2) the up succeeded; the engine left all %d cloud resources as they were (the 3 instances same); it created -hostkey, -hostkey-origin and -hostkey-pin for each of the 3 nodes", cloudSame)
+	ck.Verified("(2) the up succeeded; the engine left all %d cloud resources as they were (the 3 instances same); it created -hostkey, -hostkey-migrate and -hostkey-pin for each of the 3 nodes", cloudSame)
 	pinFirst("(2)", u)
 	ck.begin()
 	keys := hkState(ctx, t, ck, st, "(2)", nodes)
@@ -600,10 +600,13 @@ func TestHostKeys(t *testing.T) {
 	for _, n := range nodes {
 		k := keys[n.name]
 		m := machineOf(n)
-		pinText := u.log.log(hkNames{n.name}.pin()) + "\n" + k.pinOut
-		phrase, ok := hkMatch(pinText, hkMigratedPhrases)
+		migText := u.log.log(hkNames{n.name}.migrate()) + "\n" + k.migOut
+		phrase, ok := hkMatch(migText, hkMigratedPhrases)
 		if !ok {
-			ck.Errorf("(2) %s's pin step did not say it trusted the presented key once (migrated); it printed:\n%s", n.name, indent(pinText))
+			ck.Errorf("(2) %s's migration step did not say it trusted the presented key once (migrated); it printed:\n%s", n.name, indent(migText))
+		}
+		if tp, trusted := hkMatch(u.log.log(hkNames{n.name}.pin()), hkMigratedPhrases); trusted {
+			ck.Errorf("(2) %s's pin step trusted a key (%q): only the migration step may, once", n.name, tp)
 		}
 		if !k.privOK {
 			ck.Errorf("(2) %s's privateKey is not the pair of its publicKey %s", hkNames{n.name}.key(), hkFP(k.pub))
@@ -618,11 +621,8 @@ func TestHostKeys(t *testing.T) {
 		if hkKeyEqual(k.pub, legacyKeys[n.name]) {
 			ck.Errorf("(2) %s: natsnest's key is cloud-init's %s", n.name, hkFP(k.pub))
 		}
-		if k.origin != n.instanceID {
-			ck.Errorf("(2) %s: %s recorded %q, want the instance %s (born without natsnest's key)", n.name, hkNames{n.name}.origin(), k.origin, n.instanceID)
-		}
 		distinct[k.line] = true
-		lines = append(lines, fmt.Sprintf("%s %s → %s (pin step: %q; origin %s)", n.name, hkFP(legacyKeys[n.name]), hkFP(k.pub), phrase, k.origin))
+		lines = append(lines, fmt.Sprintf("%s %s → %s (migration step: %q)", n.name, hkFP(legacyKeys[n.name]), hkFP(k.pub), phrase))
 	}
 	if len(distinct) != len(nodes) {
 		ck.Errorf("(2) %d distinct host keys for %d nodes: each node has its own", len(distinct), len(nodes))
@@ -876,7 +876,7 @@ grep -c '^nats:' /etc/passwd || true`
 	u = mustUp("(3) up with nats-1 back", 15*time.Minute)
 	ck.begin()
 	for _, n := range nodes {
-		if phrase, ok := hkMatch(u.log.log(hkNames{n.name}.pin()), hkMigratedPhrases); ok {
+		if phrase, ok := hkMatch(u.log.log(hkNames{n.name}.pin())+"\n"+u.log.log(hkNames{n.name}.migrate()), hkMigratedPhrases); ok {
 			ck.Errorf("(3) %s's pin step trusted a key once again (%q): the migration is used up", n.name, phrase)
 		}
 	}
@@ -953,13 +953,17 @@ grep -c '^nats:' /etc/passwd || true`
 		if tp, trusted := hkMatch(u.log.log(pin), hkMigratedPhrases); trusted {
 			ck.Errorf("(4) %s's pin step trusted a key once (%q) on an instance born with natsnest's key", n.name, tp)
 		}
-		if k.origin == n.instanceID {
-			ck.Errorf("(4) %s: %s names the new instance %s: it was born with natsnest's key", n.name, hkNames{n.name}.origin(), n.instanceID)
+		mig := hkNames{n.name}.migrate()
+		if op := lastOp(u.ops[mig]); op == apitype.OpCreate || op == apitype.OpReplace || op == apitype.OpCreateReplacement {
+			ck.Errorf("(4) %s: %v: the migration step must not run again", mig, u.ops[mig])
+		}
+		if tp, trusted := hkMatch(u.log.log(mig), hkMigratedPhrases); trusted {
+			ck.Errorf("(4) %s's migration step trusted a key once (%q) again", n.name, tp)
 		}
 		if ns := natsdState(t, m); ns.Active != "active" {
 			ck.Errorf("(4) %s: natsd %q, want active", n.name, ns.Active)
 		}
-		lines = append(lines, fmt.Sprintf("%s %s → %s: user data line %d, disk and sshd %s (pin step: %q; origin %q)", n.name, old[n.name], n.instanceID, at, hkFP(k.pub), phrase, k.origin))
+		lines = append(lines, fmt.Sprintf("%s %s → %s: user data line %d, disk and sshd %s (pin step: %q; migration step: %v)", n.name, old[n.name], n.instanceID, at, hkFP(k.pub), phrase, u.ops[mig]))
 	}
 	ck.Verified("(4) the 3 instances were replaced; each new one was booted with natsnest's key (the one kept in state since (2)) in its user data, holds it and presents it; its pin step connected pinned without trusting anything once; natsd active: %s", strings.Join(lines, "; "))
 	pinnedEverywhere("(4)", newKeys)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/natsnest/pulumi-natsnest/internal/provision"
@@ -24,11 +25,14 @@ import (
 //     the program and kept in the state as a secret. The step echoes the key
 //     it was created with (its stdin, whose changes it ignores), so the key
 //     stays the same on every later run, whatever the stack's secrets.
-//   - <node>-hostkey-origin, after the instance: the instance's ID when it
-//     was created without natsnest's key in its user_data (a stack
-//     deployed before natsnest pinned host keys), else "", recorded once.
-//   - <node>-hostkey-pin, after the instance and before every other step
-//     on the node: makes the node present the key (provision.HostKeyPinScript).
+//   - <node>-hostkey-migrate, after the instance: when it is created, and
+//     only then, an instance created without natsnest's key in its
+//     user_data (a stack deployed before natsnest pinned host keys) may have
+//     the key it presents trusted once to install natsnest's
+//     (provision.HostKeyPinScript with Origin); otherwise a pinned check.
+//   - <node>-hostkey-pin, after it and before every other step on the
+//     node: makes the node present the key, never trusting one
+//     (provision.HostKeyPinScript).
 //
 // Every other connection to the node pins the key (Host.HostKey).
 
@@ -144,7 +148,7 @@ func registerHostKey(ctx *pulumi.Context, res string, spec instanceSpec, parent 
 	return k, nil
 }
 
-// registerHostKeyPin registers node's hostkey-origin and hostkey-pin steps,
+// registerHostKeyPin registers node's hostkey-migrate and hostkey-pin steps,
 // after its instance (id, userData) and deps (the SSH rule, the EIP
 // association), and returns the pin step, on which every other step on
 // the node depends.
@@ -169,24 +173,6 @@ func registerHostKeyPin(ctx *pulumi.Context, res, node string, key *nodeHostKey,
 		}
 		return provision.BirthHostKey(u.StringValue())
 	})).(pulumi.StringOutput)
-	originID := pulumi.All(id, birth).ApplyT(func(vs []any) string {
-		if vs[1].(string) != "" {
-			return ""
-		}
-		return string(vs[0].(pulumi.ID))
-	}).(pulumi.StringOutput)
-	origin, err := local.NewCommand(ctx, res+"-hostkey-origin", &local.CommandArgs{
-		Create:                 pulumi.String("cat"),
-		Stdin:                  originID,
-		AddPreviousOutputInEnv: pulumi.Bool(false),
-		Logging:                local.LoggingNone,
-	}, pulumi.Parent(parent),
-		// Recorded once: an instance that replaces it is not the one
-		// created before natsnest pinned host keys.
-		pulumi.IgnoreChanges([]string{"stdin"}))
-	if err != nil {
-		return nil, err
-	}
 	var bastionHost, bastionKey pulumi.StringInput = pulumi.String(""), pulumi.String("")
 	if b := s.Bastion; b != nil {
 		bastionHost = b.Host
@@ -195,38 +181,60 @@ func registerHostKeyPin(ctx *pulumi.Context, res, node string, key *nodeHostKey,
 		}
 	}
 	sudo := s.User != "root"
-	script := pulumi.All(connect, key.public, id, origin.Stdout, birth, bastionHost, bastionKey).ApplyT(func(vs []any) (string, error) {
-		str := func(i int) string {
-			if v, ok := vs[i].(pulumi.ID); ok {
-				return string(v)
+	// script is the pin script; with migrate, it may trust the key an
+	// instance created before natsnest pinned host keys presents, once.
+	script := func(migrate bool) pulumi.StringOutput {
+		return pulumi.All(connect, key.public, id, birth, bastionHost, bastionKey).ApplyT(func(vs []any) (string, error) {
+			str := func(i int) string {
+				if v, ok := vs[i].(pulumi.ID); ok {
+					return string(v)
+				}
+				return vs[i].(string)
 			}
-			return vs[i].(string)
-		}
-		install, err := provision.HostKeyScript(provision.DefaultSSHDConfig, str(1))
-		if err != nil {
-			return "", err
-		}
-		o := provision.HostKeyPinOptions{
-			Node:       provision.LeaveTarget{Name: node, Address: str(0), Port: s.Port, HostKey: str(1)},
-			Birth:      str(4),
-			InstanceID: str(2),
-			Origin:     strings.TrimSpace(str(3)),
-			Remote:     provision.RemoteCommand(install, sudo),
-			User:       s.User,
-		}
-		if b := s.Bastion; b != nil {
-			o.Bastion = &provision.LeaveTarget{Address: str(5), Port: b.Port, HostKey: str(6)}
-			o.BastionUser = b.User
-		}
-		out, err := provision.HostKeyPinScript(o)
-		if err != nil {
-			return "", fmt.Errorf("natsnest: %s: %w", node, err)
-		}
-		return out, nil
-	}).(pulumi.StringOutput)
+			install, err := provision.HostKeyScript(provision.DefaultSSHDConfig, str(1))
+			if err != nil {
+				return "", err
+			}
+			o := provision.HostKeyPinOptions{
+				Node:       provision.LeaveTarget{Name: node, Address: str(0), Port: s.Port, HostKey: str(1)},
+				Birth:      str(3),
+				InstanceID: str(2),
+				Remote:     provision.RemoteCommand(install, sudo),
+				User:       s.User,
+			}
+			if migrate && str(3) == "" {
+				o.Origin = str(2)
+			}
+			if b := s.Bastion; b != nil {
+				o.Bastion = &provision.LeaveTarget{Address: str(4), Port: b.Port, HostKey: str(5)}
+				o.BastionUser = b.User
+			}
+			out, err := provision.HostKeyPinScript(o)
+			if err != nil {
+				return "", fmt.Errorf("natsnest: %s: %w", node, err)
+			}
+			return out, nil
+		}).(pulumi.StringOutput)
+	}
+	// The migration runs when the step is created — with the instance, or
+	// on the first up of a stack deployed before — and never again: a
+	// change of its inputs runs the no-op update. Only `pulumi up --replace`
+	// of this step runs it again (SECURITY.md, "Host keys of a Cluster").
+	migrate, err := local.NewCommand(ctx, res+"-hostkey-migrate", &local.CommandArgs{
+		Create:                 script(true),
+		Update:                 pulumi.String("true"),
+		Stdin:                  key.private,
+		Environment:            sshEnv(s),
+		Interpreter:            pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
+		AddPreviousOutputInEnv: pulumi.Bool(false),
+		Logging:                local.LoggingStdoutAndStderr,
+	}, pulumi.Parent(parent), pulumi.DependsOn(deps))
+	if err != nil {
+		return nil, err
+	}
 	return local.NewCommand(ctx, res+"-"+provision.StepHostKeyPin, &local.CommandArgs{
-		Create:      script,
-		Update:      script,
+		Create:      script(false),
+		Update:      script(false),
 		Stdin:       key.private,
 		Environment: sshEnv(s),
 		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
@@ -235,5 +243,5 @@ func registerHostKeyPin(ctx *pulumi.Context, res, node string, key *nodeHostKey,
 		Logging:                local.LoggingStdoutAndStderr,
 		// A replaced instance is checked again.
 		Triggers: pulumi.Array{id},
-	}, pulumi.Parent(parent), pulumi.DependsOn(deps))
+	}, pulumi.Parent(parent), pulumi.DependsOn(append(slices.Clone(deps), migrate)))
 }

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/natsnest/pulumi-natsnest/natsnest"
 	"github.com/natsnest/pulumi-natsnest/natsnest/natsnesttest"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -57,7 +60,16 @@ func TestClusterNodesHaveNatsnestsHostKeys(t *testing.T) {
 			t.Errorf("%s: userData not in ignoreChanges %v: a change would reboot the node", n, inst.IgnoreChanges)
 		}
 
+		// The migration runs when its step is created and never on an
+		// update; for an instance born with the key it trusts nothing.
+		mig := m.byName(t, "c-"+n+"-hostkey-migrate")
+		if mig.Input("update") != "true" || !strings.Contains(mig.Input("create"), "ORIGIN=''") || !strings.Contains(mig.Input("create"), "PINNED='"+pub+"'") {
+			t.Errorf("%s-hostkey-migrate: update %q; create:\n%s", n, mig.Input("update"), mig.Input("create"))
+		}
 		pin := m.byName(t, "c-"+n+"-hostkey-pin")
+		if !slices.Contains(pin.Dependencies, mig.URN) {
+			t.Errorf("%s-hostkey-pin does not wait for the migration step", n)
+		}
 		// Born with the key (the instance's state names it): no origin
 		// instance whose key could be trusted once.
 		if !strings.Contains(pin.Input("create"), "BIRTH='"+pub+"'") || !strings.Contains(pin.Input("create"), "ORIGIN=''") {
@@ -156,6 +168,45 @@ func TestClusterHostKeysAcrossRuns(t *testing.T) {
 		a, _ := hostKeyOf(t, first.mocks, n)
 		if !strings.Contains(inst.Input("userData"), "# natsnest host key: "+a+"\n") {
 			t.Errorf("%s: the replacement's user_data does not carry the node's key", n)
+		}
+	}
+}
+
+// legacyInstances are mocks whose instances' state holds no user_data, as
+// the engine's state of instances created before natsnest pinned host keys.
+type legacyInstances struct{ *clusterMocks }
+
+func (m legacyInstances) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	id, state, err := m.clusterMocks.NewResource(args)
+	if args.TypeToken == tInstance {
+		state = state.Copy()
+		delete(state, "userData")
+	}
+	return id, state, err
+}
+
+// TestClusterMigratesInstancesBornWithoutTheKey: for an instance whose
+// state names no natsnest key, only the migration step — run when it is
+// created, never on an update — may trust the key the node presents once;
+// the pin step, which runs again whenever the instance is replaced or the
+// step itself is, never may.
+func TestClusterMigratesInstancesBornWithoutTheKey(t *testing.T) {
+	stubBuild(t)
+	m := newClusterMocks()
+	if err := runWithMocks(legacyInstances{m}, func(ctx *pulumi.Context) error {
+		_, err := natsnest.NewCluster(ctx, "c", validClusterArgs())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"nats-1", "nats-2", "nats-3"} {
+		inst := m.byName(t, "c-"+n)
+		mig, pin := m.byName(t, "c-"+n+"-hostkey-migrate"), m.byName(t, "c-"+n+"-hostkey-pin")
+		if !strings.Contains(mig.Input("create"), "ORIGIN='"+inst.ID+"'") || !strings.Contains(mig.Input("create"), "BIRTH='- -'") || mig.Input("update") != "true" {
+			t.Errorf("%s: the migration step may not trust the legacy instance %s once:\n%s", n, inst.ID, mig.Input("create"))
+		}
+		if !strings.Contains(pin.Input("create"), "ORIGIN=''") || !strings.Contains(pin.Input("update"), "ORIGIN=''") {
+			t.Errorf("%s: the pin step may trust a key once", n)
 		}
 	}
 }
