@@ -827,8 +827,19 @@ grep -c '^nats:' /etc/passwd || true`
 	case !strings.Contains(pinOut, refusal) && !strings.Contains(u.err.Error(), refusal):
 		ck.Errorf("(3) the up failed, but not with the pin step's refusal %q: %s\nthe pin step printed:\n%s", refusal, firstLines(u.err.Error(), 20), indent(pinOut))
 	}
-	if strings.Contains(pinOut, "trusted once") || strings.Contains(pinOut, "trusting the host key") {
-		ck.Errorf("(3) the pin step considered trusting the imposter's key once:\n%s", indent(pinOut))
+	// What the step said itself: its messages, not the script text the
+	// engine quotes with a failed command, which names every message.
+	var said []string
+	for _, l := range strings.Split(pinOut, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "natsnest hostkey-pin:") {
+			said = append(said, strings.TrimSpace(l))
+		}
+	}
+	if len(said) == 0 {
+		ck.Errorf("(3) the pin step printed no message of its own:\n%s", indent(pinOut))
+	}
+	if tp, trusted := hkMatch(strings.Join(said, "\n"), hkMigratedPhrases); trusted {
+		ck.Errorf("(3) the pin step trusted the imposter's key once (%q):\n%s", tp, indent(strings.Join(said, "\n")))
 	}
 	journal = journalAfter(cursor)
 	conns, auth = nil, nil
