@@ -533,7 +533,11 @@ func TestNodesGoAway(t *testing.T) {
 	}
 	replaceOps := func(node string) map[string]apitype.OpType {
 		r := awayRes{node}
-		want := map[string]apitype.OpType{r.instance(): apitype.OpReplace, r.attach(): apitype.OpReplace, r.eipAssoc(): apitype.OpReplace}
+		want := map[string]apitype.OpType{r.instance(): apitype.OpReplace, r.attach(): apitype.OpReplace, r.eipAssoc(): apitype.OpReplace,
+			// The host key steps: the pin step is keyed on the instance;
+			// the migration step's inputs name it, and its update does
+			// nothing (it may trust a key only when created).
+			r.instance() + "-hostkey-pin": apitype.OpReplace, r.instance() + "-hostkey-migrate": apitype.OpUpdate}
 		for name := range state {
 			if r.stepOf(name) {
 				want[name] = apitype.OpReplace
