@@ -9,10 +9,12 @@
 #      (BIRTH): pinned to it, natsnest's current key is installed
 #      (hostkey.sh; a rotation, or an instance replaced with older
 #      user_data).
-#   3. Else, only for the instance ORIGIN names — created before natsnest
-#      pinned host keys — and only until this step has installed a key once:
-#      the key it presents now is trusted this once, as earlier versions
-#      trusted it on every connection, and natsnest's key is installed.
+#   3. Else, only when ORIGIN names this instance — set by the
+#      hostkey-migrate step alone, whose create runs once, for an instance
+#      created before natsnest pinned host keys; the pin step leaves it
+#      empty — the key it presents now is trusted this once, as earlier
+#      versions trusted it on every connection, and natsnest's key is
+#      installed.
 #   4. Else it refuses: the host key check fails before SSH logs in, so no
 #      password, key or other secret was sent.
 # Every install is checked by a pinned connection. The last line on stdout
