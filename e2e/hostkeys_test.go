@@ -705,6 +705,19 @@ func TestHostKeys(t *testing.T) {
 		return strings.TrimSpace(out)
 	}
 	fromHost := "Connection from " + fleet.HostAddr + " "
+	// imposterLines are the journal's connections from the deploying
+	// machine and its authentication lines.
+	imposterLines := func(journal string) (conns, auth []string) {
+		for _, l := range strings.Split(strings.TrimSpace(journal), "\n") {
+			if strings.Contains(l, fromHost) {
+				conns = append(conns, l)
+			}
+			if hkAuthLine.MatchString(l) {
+				auth = append(auth, l)
+			}
+		}
+		return conns, auth
+	}
 	// The control: a login of the test's own after the reload, which sshd
 	// must log as it would log natsnest's — its connection from the
 	// deploying machine, the user name requested, the key accepted.
@@ -783,15 +796,7 @@ grep -c '^nats:' /etc/passwd || true`
 	}
 	ck.begin()
 	journal := journalAfter(cursor)
-	var conns, auth []string
-	for _, l := range strings.Split(strings.TrimSpace(journal), "\n") {
-		if strings.Contains(l, fromHost) {
-			conns = append(conns, l)
-		}
-		if hkAuthLine.MatchString(l) {
-			auth = append(auth, l)
-		}
-	}
+	conns, auth := imposterLines(journal)
 	if len(conns) == 0 {
 		ck.Errorf("(3) the imposter's sshd logged no connection from the deploying machine %s during the up: the test proves nothing\n%s", fleet.HostAddr, indent(journal))
 	}
@@ -842,15 +847,7 @@ grep -c '^nats:' /etc/passwd || true`
 		ck.Errorf("(3) the pin step trusted the imposter's key once (%q):\n%s", tp, indent(strings.Join(said, "\n")))
 	}
 	journal = journalAfter(cursor)
-	conns, auth = nil, nil
-	for _, l := range strings.Split(strings.TrimSpace(journal), "\n") {
-		if strings.Contains(l, fromHost) {
-			conns = append(conns, l)
-		}
-		if hkAuthLine.MatchString(l) {
-			auth = append(auth, l)
-		}
-	}
+	conns, auth = imposterLines(journal)
 	if len(conns) == 0 {
 		ck.Errorf("(3) the imposter's sshd logged no connection from %s during the pin step: the check proves nothing\n%s", fleet.HostAddr, indent(journal))
 	}
